@@ -1,0 +1,170 @@
+"""What a checkpoint *should* contain, according to its config.json and vocab.json.
+
+The expected key set, shapes and dtypes are never hard-coded: they come from building coqui-tts's own ``Xtts``
+(and the ``DiscreteVAE`` and ``TorchMelSpectrogram`` that ``GPTTrainer`` builds) with parameters on the meta
+device, which costs no memory. The result is cached as JSON per (model_args, text vocabulary size, coqui-tts
+version), so a second check of the same kind of model does not import coqui-tts at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import importlib.metadata
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from xtts_qa.cache import cache_dir
+
+log = logging.getLogger("xtts_qa")
+
+__all__ = ["Spec", "ExpectedArchitecture", "expected_architecture", "DVAE_ARGS"]
+
+#: (shape, dtype) of one state-dict entry
+Spec = tuple[tuple[int, ...], str]
+
+#: DiscreteVAE arguments used by GPTTrainer (TTS/tts/layers/xtts/trainer/gpt_trainer.py), except num_tokens,
+#: which is gpt_num_audio_tokens - 2.
+DVAE_ARGS: dict[str, Any] = {
+    "channels": 80,
+    "normalization": None,
+    "positional_dims": 1,
+    "codebook_dim": 512,
+    "hidden_dim": 512,
+    "num_resnet_blocks": 3,
+    "kernel_size": 3,
+    "num_layers": 2,
+    "use_transposed_convs": False,
+}
+_FORMAT = 2
+
+
+@dataclass(frozen=True)
+class ExpectedArchitecture:
+    """Expected state dicts for one config.
+
+    Attributes:
+        model: inference-namespace key -> (shape, dtype) of ``Xtts.state_dict()``.
+        inference_extra: keys that ``gpt.init_gpt_for_inference()`` adds (present in XTTS v1 checkpoints).
+        dvae: key -> (shape, dtype) of GPTTrainer's ``DiscreteVAE``.
+        trainer_extra: GPTTrainer's ``torch_mel_spectrogram_*`` keys.
+        text_tokens: text vocabulary size the model was built with.
+        coqui_version: the coqui-tts version that built it.
+    """
+
+    model: dict[str, Spec]
+    inference_extra: dict[str, Spec]
+    dvae: dict[str, Spec]
+    trainer_extra: dict[str, Spec]
+    text_tokens: int
+    coqui_version: str
+
+    @property
+    def trainer_key_count(self) -> int:
+        """Number of keys in a GPTTrainer state dict (1023 for XTTS-v2)."""
+        return len(self.model) + len(self.dvae) + len(self.trainer_extra)
+
+
+@contextlib.contextmanager
+def _parameters_on_meta() -> Iterator[None]:
+    """Create every nn.Parameter on the meta device; buffers (mel filterbanks) stay real and small."""
+    from torch import nn
+
+    original = nn.Module.register_parameter
+
+    def register(module: nn.Module, name: str, param: Any) -> None:
+        if param is not None and param.device.type != "meta":
+            param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+        original(module, name, param)
+
+    nn.Module.register_parameter = register  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter = original  # type: ignore[method-assign]
+
+
+def _specs(state: dict[str, Any]) -> dict[str, Spec]:
+    return {k: (tuple(int(d) for d in v.shape), str(v.dtype).replace("torch.", "")) for k, v in state.items()}
+
+
+def _coqui_version() -> str:
+    try:
+        return importlib.metadata.version("coqui-tts")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _build(model_args: dict[str, Any], text_tokens: int | None, sample_rate: int) -> ExpectedArchitecture:
+    import torch
+    from TTS.tts.configs.xtts_config import XttsConfig
+    from TTS.tts.layers.tortoise.arch_utils import TorchMelSpectrogram
+    from TTS.tts.layers.xtts.dvae import DiscreteVAE
+    from TTS.tts.models.xtts import Xtts, XttsArgs
+
+    known = {f.name for f in dataclasses.fields(XttsArgs)}
+    args = XttsArgs(**{k: v for k, v in model_args.items() if k in known})
+    if text_tokens:
+        args.gpt_number_text_tokens = text_tokens
+    config = XttsConfig(model_args=args)
+    with _parameters_on_meta(), torch.no_grad():
+        model = Xtts(config)
+        base = _specs(model.state_dict())
+        model.gpt.init_gpt_for_inference(kv_cache=True)
+        extra = {k: v for k, v in _specs(model.state_dict()).items() if k not in base}
+        dvae = DiscreteVAE(num_tokens=args.gpt_num_audio_tokens - 2, **DVAE_ARGS)
+        mels = {
+            "torch_mel_spectrogram_style_encoder": TorchMelSpectrogram(
+                filter_length=2048 if args.gpt_use_perceiver_resampler else 4096,
+                hop_length=256 if args.gpt_use_perceiver_resampler else 1024,
+                win_length=1024 if args.gpt_use_perceiver_resampler else 4096,
+                normalize=False, sampling_rate=sample_rate, mel_fmin=0, mel_fmax=8000, n_mel_channels=80,
+                mel_norm_file=None,
+            ),
+            "torch_mel_spectrogram_dvae": TorchMelSpectrogram(mel_norm_file=None, sampling_rate=sample_rate),
+        }
+    trainer_extra = {f"{name}.{k}": v for name, m in mels.items() for k, v in _specs(m.state_dict()).items()}
+    return ExpectedArchitecture(
+        model=base, inference_extra=extra, dvae=_specs(dvae.state_dict()), trainer_extra=trainer_extra,
+        text_tokens=int(args.gpt_number_text_tokens), coqui_version=_coqui_version(),
+    )
+
+
+def _to_json(arch: ExpectedArchitecture) -> dict[str, Any]:
+    return {"format": _FORMAT, **dataclasses.asdict(arch)}
+
+
+def _from_json(data: dict[str, Any]) -> ExpectedArchitecture:
+    def specs(d: dict[str, Any]) -> dict[str, Spec]:
+        return {k: (tuple(v[0]), v[1]) for k, v in d.items()}
+
+    return ExpectedArchitecture(
+        model=specs(data["model"]), inference_extra=specs(data["inference_extra"]), dvae=specs(data["dvae"]),
+        trainer_extra=specs(data["trainer_extra"]), text_tokens=int(data["text_tokens"]),
+        coqui_version=data["coqui_version"],
+    )
+
+
+def expected_architecture(model_args: dict[str, Any], text_tokens: int | None, sample_rate: int = 22050) -> ExpectedArchitecture:
+    """The architecture coqui-tts builds for these model_args and this text vocabulary size (cached)."""
+    key_src = json.dumps(
+        {"args": model_args, "text_tokens": text_tokens, "sr": sample_rate, "coqui": _coqui_version(), "f": _FORMAT},
+        sort_keys=True, default=str,
+    )
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:24]
+    path = cache_dir("arch") / f"{key}.json"
+    if path.is_file():
+        try:
+            return _from_json(json.loads(path.read_text()))
+        except (ValueError, KeyError, TypeError, IndexError):
+            log.warning("ignoring unreadable architecture cache %s", path)
+    log.info("building expected architecture with coqui-tts (cached in %s)", path)
+    arch = _build(model_args, text_tokens, sample_rate)
+    tmp = path.with_suffix(f".{id(arch)}.tmp")
+    tmp.write_text(json.dumps(_to_json(arch)))
+    tmp.replace(path)  # atomic: concurrent checks never read a half-written file
+    return arch

@@ -1,0 +1,35 @@
+"""The one exception family of xtts_qa.
+
+Every error a user can cause names the file and says how to fix it; the CLI prints it on one line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class XttsQaError(Exception):
+    """Base class of every error xtts_qa raises on purpose."""
+
+
+class InputError(XttsQaError):
+    """A file the user gave us cannot be used.
+
+    Attributes:
+        path: the offending file or folder.
+        problem: what is wrong, in one sentence.
+        fix: what the user should do about it.
+    """
+
+    def __init__(self, path: str | Path, problem: str, fix: str = "") -> None:
+        self.path = Path(path)
+        self.problem = problem
+        self.fix = fix
+        text = f"{self.path}: {problem}"
+        if fix:
+            text += f" Fix: {fix}"
+        super().__init__(text)
+
+
+class UsageError(XttsQaError):
+    """The command line or an option value is wrong (exit code 2)."""

@@ -1,0 +1,81 @@
+"""Terminal rendering of check reports and rule docs (plain text; colour only on a TTY)."""
+
+from __future__ import annotations
+
+import textwrap
+
+from xtts_qa.results import CheckReport, Severity, Status
+from xtts_qa.rules.base import Rule
+
+__all__ = ["render_check", "render_rule", "render_rule_table"]
+
+_COLOURS = {Severity.ERROR: "31", Severity.WARNING: "33", Severity.INFO: "36"}
+_TITLES = {Severity.ERROR: "Errors", Severity.WARNING: "Warnings", Severity.INFO: "Notes"}
+
+
+def _paint(text: str, code: str, colour: bool) -> str:
+    return f"\033[{code}m{text}\033[0m" if colour else text
+
+
+def _wrap(text: str, indent: str) -> str:
+    return textwrap.fill(text, width=100, initial_indent=indent, subsequent_indent=indent)
+
+
+def render_check(report: CheckReport, *, colour: bool = False, verbose: bool = False) -> str:
+    """A readable report: header, findings grouped by severity (each with its fix), then a summary line."""
+    lines = [f"xtts-qa check {report.target}" + (f"  (base: {report.base})" if report.base else "")]
+    intent = report.provenance.get("intent", "inference")
+    loads = {True: "yes", False: "no", None: "unknown"}[report.loads_in_coqui]
+    lines.append(f"  layout: {report.layout}   intent: {intent}   loads in coqui-tts (strict): {loads}")
+    reasons = report.provenance.get("load_verdict_reasons") or []
+    if reasons:
+        lines.append(f"  does not load because: {'; '.join(reasons)}")
+    for severity in Severity:
+        found = [f for f in report.findings if f.severity is severity]
+        if not found or (severity is Severity.INFO and not verbose and report.count(Severity.ERROR)):
+            continue
+        lines.append("")
+        lines.append(_paint(f"{_TITLES[severity]} ({len(found)})", _COLOURS[severity], colour))
+        for f in found:
+            lines.append(_wrap(f"{f.code} {f.name}: {f.message}", "  "))
+            if f.file and f.file not in f.message:
+                lines.append(f"      file: {f.file}")
+            if verbose:
+                lines.append(_wrap(f"why: {f.why}", "      "))
+            if verbose or severity is not Severity.INFO:
+                lines.append(_wrap(f"fix: {f.fix}", "      "))
+    skipped = [r for r in report.results if r.status is Status.SKIPPED]
+    if verbose and skipped:
+        lines.append("")
+        lines.append("Skipped")
+        lines.extend(f"  {r.code} {r.name}: {r.skip_reason}" for r in skipped)
+    passed = sum(1 for r in report.results if r.status is Status.PASSED)
+    summary = (
+        f"{report.count(Severity.ERROR)} errors, {report.count(Severity.WARNING)} warnings, "
+        f"{report.count(Severity.INFO)} notes; {passed} rules passed, {len(skipped)} skipped "
+        f"in {report.seconds:.2f}s"
+    )
+    verdict = {0: "HEALTHY", 1: "UNHEALTHY", 2: "CANNOT CHECK"}[report.exit_code]
+    lines.append("")
+    lines.append(_paint(f"{verdict}: {summary}", {0: "32", 1: "31", 2: "31"}[report.exit_code], colour))
+    return "\n".join(lines)
+
+
+def render_rule_table(rules: list[type[Rule]]) -> str:
+    """One line per rule: code, severity, name, groups."""
+    rows = [f"{r.code}  {r.severity.value:<7}  {r.name:<26}  {','.join(r.groups)}" for r in rules]
+    return "\n".join(["CODE   SEVERITY NAME                        GROUPS", *rows])
+
+
+def render_rule(rule: type[Rule]) -> str:
+    """A rule's full documentation."""
+    parts = [
+        f"{rule.code} {rule.name} ({rule.severity.value}; groups: {', '.join(rule.groups)})",
+        "",
+        "What it checks", _wrap(rule.what, "  "), "",
+        "Why it matters", _wrap(rule.why, "  "), "",
+        "How to fix", _wrap(rule.fix, "  "),
+    ]
+    if rule.requires:
+        parts += ["", f"Needs: {', '.join(rule.requires)}"]
+    return "\n".join(parts)

@@ -1,0 +1,71 @@
+"""XQ5xx: parts GPTTrainer never trains (HiFi-GAN decoder, speaker encoder, mel_stats) must equal the base."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from xtts_qa.results import Finding, Severity
+from xtts_qa.rules.base import Context, Rule
+from xtts_qa.tensors import compare, drift_by_component
+
+
+def frozen_keys(keys: Iterable[str]) -> list[str]:
+    """Keys of the parts a GPT fine-tune must leave untouched."""
+    return [k for k in keys if not k.startswith("gpt.")]
+
+
+class FrozenDrift(Rule):
+    code = "XQ501"
+    name = "frozen-weights-changed"
+    severity = Severity.ERROR
+    groups = ("frozen", "base", "merge")
+    requires = ("model", "base.model")
+    what = "hifigan_decoder.* (waveform decoder and speaker encoder) is bit-identical to the base model; only gpt.* may change."
+    why = "GPTTrainer optimises only the GPT. A changed decoder means the checkpoint was trained or merged outside the standard recipe (or descends from another base): the voice, timbre or speaker conditioning drift without any load error."
+    fix = "Copy the hifigan_decoder.* tensors (and mel_stats) from the base model into the checkpoint, or re-run the merge with inputs that share this base."
+
+    def check(self, ctx: Context) -> Iterable[Finding]:
+        keys = [k for k in frozen_keys(ctx.base_tensors) if k != "mel_stats"]
+        for component, drift in drift_by_component(ctx.tensors, ctx.base_tensors, keys).items():
+            if drift.changed:
+                yield self.finding(
+                    f"{component}: {drift.changed} of {drift.compared} tensors differ from the base "
+                    f"(max |diff| {drift.max_abs:.3g}, relative L2 {drift.rel_l2:.3g}; e.g. {drift.examples[0]}).",
+                    file=ctx.candidate.describe("model"), component=component, **drift.to_dict(),
+                )
+
+
+class MelStatsBuffer(Rule):
+    code = "XQ502"
+    name = "mel-stats-buffer-changed"
+    severity = Severity.ERROR
+    groups = ("frozen", "base")
+    requires = ("model", "base.model")
+    what = "The model's mel_stats buffer equals the base model's."
+    why = "mel_stats normalises the conditioning mels; GPTTrainer overwrites it from mel_norm_file, so a wrong file there shifts every voice the model clones."
+    fix = "Point the trainer's mel_norm_file at the base model's mel_stats.pth and copy the base buffer back into this checkpoint."
+
+    def check(self, ctx: Context) -> Iterable[Finding]:
+        drift = compare(ctx.tensors, ctx.base_tensors, ["mel_stats"])
+        if drift.changed:
+            yield self.finding(
+                f"mel_stats differs from the base (max |diff| {drift.max_abs:.3g}, relative L2 {drift.rel_l2:.3g}).",
+                file=ctx.candidate.describe("model"), **drift.to_dict(),
+            )
+
+
+class GptUnchanged(Rule):
+    code = "XQ503"
+    name = "gpt-unchanged"
+    severity = Severity.WARNING
+    groups = ("frozen", "base")
+    requires = ("model", "base.model")
+    what = "Reports a checkpoint whose GPT is bit-identical to the base (nothing was fine-tuned)."
+    why = "Usually the export picked the base model.pth or a checkpoint saved before the first step; the 'fine-tune' will sound exactly like the base."
+    fix = "Export the best_model.pth or checkpoint_N.pth of the training run, not the base model."
+
+    def check(self, ctx: Context) -> Iterable[Finding]:
+        keys = [k for k in ctx.base_tensors if k.startswith("gpt.")]
+        drift = compare(ctx.tensors, ctx.base_tensors, keys)
+        if keys and drift.compared == len(keys) and drift.changed == 0:
+            yield self.finding(f"all {len(keys)} GPT tensors are identical to the base.", file=ctx.candidate.describe("model"))
