@@ -203,8 +203,10 @@ def normalise_keys(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     extra: dict[str, Any] = {}
     renamed: dict[str, str] = {}
     sources: dict[str, list[str]] = {}
+    stripped = {raw: raw[len("xtts."):] if raw.startswith("xtts.") else raw for raw in state}
+    present = set(stripped.values())
     for raw, value in state.items():
-        key = raw[len("xtts."):] if raw.startswith("xtts.") else raw
+        key = stripped[raw]
         if key.startswith("dvae."):
             dvae[key[len("dvae."):]] = value
             continue
@@ -212,7 +214,8 @@ def normalise_keys(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
             extra[key] = value
             continue
         match = _WEIGHT_NORM.match(key)
-        if match:
+        # like torch's _weight_norm_compat_hook: only a complete weight_g + weight_v pair is renamed
+        if match and {f"{match.group(1)}.weight_g", f"{match.group(1)}.weight_v"} <= present:
             new = f"{match.group(1)}.parametrizations.weight.original{0 if match.group(2) == 'g' else 1}"
             renamed[raw] = new
             key = new

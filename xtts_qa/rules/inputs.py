@@ -86,12 +86,12 @@ class MixedNamespace(Rule):
 class ForeignEntries(Rule):
     code = "XQ005"
     name = "non-tensor-entries"
-    severity = Severity.WARNING
+    severity = Severity.ERROR
     groups = ("input",)
     requires = ("model",)
     what = "The state dict holds only tensors keyed by strings."
-    why = "Non-tensor entries are dropped by coqui-tts's loader; they usually mean a wrong object was saved as the model."
-    fix = "Save model.state_dict() itself, not a wrapper object or a dict of metadata."
+    why = "Xtts.load_checkpoint(strict=True) refuses them as unexpected keys; they usually mean metadata or a wrong object was saved into the state dict."
+    fix = "Save model.state_dict() itself; keep metadata beside it (top-level keys of the saved dict), not inside 'model'."
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         ckpt = ctx.candidate.checkpoint

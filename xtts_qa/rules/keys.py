@@ -54,6 +54,10 @@ def load_verdict(ctx: Context) -> tuple[bool, list[str]]:
     speakers = c.problem("speakers")
     if speakers and speakers.kind != "missing":
         reasons.append(f"speakers file: {speakers.problem}")
+    if not reasons and c.checkpoint is not None and c.checkpoint.foreign:
+        reasons.append(f"{len(c.checkpoint.foreign)} non-tensor state-dict entries")
+    if not reasons and ctx.arch is None and ctx.arch_error:
+        reasons.append(f"config.json does not build a model ({ctx.arch_error})")
     if not reasons and ctx.arch is not None:
         if missing_keys(ctx):
             reasons.append(f"{len(missing_keys(ctx))} missing keys")

@@ -1,0 +1,33 @@
+"""Shared fixtures: one seeded family of tiny real XTTS-v2 models per test session, built with coqui-tts."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Generated models, architectures and audio go to a per-session cache outside the repo, never into it.
+if "XTTS_QA_CACHE" not in os.environ:
+    os.environ["XTTS_QA_CACHE"] = tempfile.mkdtemp(prefix="xtts_qa_test_cache_")
+
+
+@pytest.fixture(scope="session")
+def family_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("family")
+
+
+@pytest.fixture(scope="session")
+def family(family_root: Path):
+    """The catalogued scenarios built once: (Family, {scenario name: target path})."""
+    from xtts_qa.demo.scenarios import build_family
+
+    return build_family(family_root)
+
+
+@pytest.fixture(scope="session")
+def base_bundle(family):
+    from xtts_qa.checkpoint import open_bundle
+
+    return open_bundle(family[0].base.folder)
