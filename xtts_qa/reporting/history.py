@@ -1,0 +1,261 @@
+"""The run history: an embedded SQLite store that many processes may append to at once.
+
+Concurrency: WAL journal (readers never block the writer), a busy timeout, one ``BEGIN IMMEDIATE`` transaction
+per run (a run is stored whole or not at all) and retries with jittered back-off when the database stays locked
+longer than the timeout. Each run's full :class:`RunRecord` is kept as JSON beside the metrics it is indexed by.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from xtts_qa.errors import InputError, UsageError
+from xtts_qa.reporting.record import RunRecord
+
+log = logging.getLogger("xtts_qa")
+
+__all__ = ["DEFAULT_HISTORY", "RunSummary", "Point", "HistoryStore"]
+
+#: where runs are appended unless configured otherwise
+DEFAULT_HISTORY = Path("reports") / "history.sqlite"
+_SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id      TEXT PRIMARY KEY,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    source      TEXT,
+    label       TEXT,
+    exit_code   INTEGER NOT NULL,
+    report_path TEXT,
+    record      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outcomes (
+    run_id          TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    checkpoint      TEXT NOT NULL,
+    suite           TEXT NOT NULL,
+    checkpoint_hash TEXT,
+    exit_code       INTEGER NOT NULL,
+    PRIMARY KEY (run_id, checkpoint, suite)
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id     TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    checkpoint TEXT NOT NULL,
+    suite      TEXT NOT NULL,
+    side       TEXT NOT NULL,
+    metric     TEXT NOT NULL,
+    value      REAL,
+    PRIMARY KEY (run_id, checkpoint, suite, side, metric)
+);
+CREATE INDEX IF NOT EXISTS runs_by_time ON runs(started_at);
+CREATE INDEX IF NOT EXISTS metrics_by_series ON metrics(checkpoint, suite, metric, side);
+"""
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One stored run, without its full record.
+
+    Attributes:
+        run_id: the run's id.
+        started_at: ISO-8601 UTC start.
+        source: what produced it.
+        label: the user's label.
+        exit_code: the run's verdict (0 pass, 1 fail, 2 cannot run).
+        report_path: its HTML report, if one was written.
+    """
+
+    run_id: str
+    started_at: str
+    source: str
+    label: str
+    exit_code: int
+    report_path: str | None
+
+
+@dataclass(frozen=True)
+class Point:
+    """One value of a metric series: which run, when, and the value."""
+
+    run_id: str
+    started_at: str
+    value: float | None
+    exit_code: int
+    report_path: str | None
+
+
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+class HistoryStore:
+    """Append-only history of runs in one SQLite file.
+
+    Args:
+        path: the database file (created with its folder on first append).
+        timeout_s: how long one attempt waits for a lock before it is retried.
+        retries: how many times a locked write is retried before giving up.
+    """
+
+    def __init__(self, path: str | Path = DEFAULT_HISTORY, timeout_s: float = 30.0, retries: int = 8) -> None:
+        self.path = Path(path)
+        self.timeout_s = timeout_s
+        self.retries = retries
+
+    def _retry(self, action: Callable[[], _T]) -> _T:
+        delay = 0.05
+        for attempt in range(self.retries + 1):
+            try:
+                return action()
+            except sqlite3.OperationalError as exc:
+                if not _locked(exc) or attempt == self.retries:
+                    raise
+                log.debug("history %s locked (%s); retry %d", self.path, exc, attempt + 1)
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 2.0)
+        raise AssertionError("unreachable")
+
+    @contextmanager
+    def _connect(self, *, create: bool) -> Iterator[sqlite3.Connection]:
+        if not create and not self.path.exists():
+            raise InputError(self.path, "no history here yet.", "run `pytest` with the xtts_qa plugin (or pass --history) first.")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(self.path), timeout=self.timeout_s, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            if create:
+                self._retry(lambda: self._ensure_schema(conn))
+            yield conn
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _ensure_schema(conn: sqlite3.Connection) -> None:
+        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == _SCHEMA_VERSION:
+            return
+        if version > _SCHEMA_VERSION:
+            raise UsageError(f"history schema {version} is newer than this xtts-qa understands ({_SCHEMA_VERSION}); upgrade xtts-qa")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def append(self, record: RunRecord, report_path: str | Path | None = None) -> None:
+        """Store one run in a single transaction (retried while the database is locked).
+
+        Appending the same run id twice replaces the earlier copy (a retried CI job stays one record).
+        """
+        prov = record.provenance.get("checkpoints") or {}
+        outcomes: dict[tuple[str, str], int] = {}
+        for check in record.checks:
+            outcomes[(check.checkpoint, "health")] = check.exit_code
+        for entry in record.evals:
+            outcomes[(entry.checkpoint, entry.suite)] = entry.exit_code
+        payload = json.dumps(record.to_dict(), default=str)
+        metrics = [(record.run_id, *row) for row in record.metric_rows()]
+
+        def write() -> None:
+            with self._connect(create=True) as conn:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.execute("DELETE FROM runs WHERE run_id = ?", (record.run_id,))
+                    conn.execute(
+                        "INSERT INTO runs (run_id, started_at, finished_at, source, label, exit_code, report_path, record) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (record.run_id, record.started_at, record.finished_at, record.source, record.label, record.exit_code,
+                         str(report_path) if report_path else None, payload),
+                    )
+                    conn.executemany(
+                        "INSERT INTO outcomes (run_id, checkpoint, suite, checkpoint_hash, exit_code) VALUES (?, ?, ?, ?, ?)",
+                        [(record.run_id, cp, suite, (prov.get(cp) or {}).get("hash"), code) for (cp, suite), code in outcomes.items()],
+                    )
+                    conn.executemany("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?, ?, ?)", metrics)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+
+        self._retry(write)
+
+    def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple]:
+        def read() -> list[tuple]:
+            with self._connect(create=False) as conn:
+                return conn.execute(sql, params).fetchall()
+
+        return self._retry(read)
+
+    def runs(self, limit: int | None = None) -> list[RunSummary]:
+        """Stored runs, oldest first (the newest ``limit`` when given)."""
+        sql = "SELECT run_id, started_at, source, label, exit_code, report_path FROM runs ORDER BY started_at DESC, run_id DESC"
+        rows = self._query(sql + (f" LIMIT {int(limit)}" if limit else ""))
+        return [RunSummary(*row) for row in reversed(rows)]
+
+    def count(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM runs")[0][0])
+
+    def get(self, run_id: str) -> RunRecord:
+        """A stored run by id, unique id prefix, or ``latest`` / ``previous``.
+
+        Raises:
+            UsageError: no such run, or a prefix that matches several.
+        """
+        if run_id in ("latest", "previous"):
+            runs = self.runs(limit=2)
+            wanted = runs[-1:] if run_id == "latest" else runs[-2:-1]
+            if not wanted:
+                raise UsageError(f"the history {self.path} has no {run_id} run")
+            run_id = wanted[0].run_id
+        rows = self._query("SELECT record FROM runs WHERE run_id = ? OR run_id LIKE ? ORDER BY run_id", (run_id, run_id + "%"))
+        exact = [r for r in rows if json.loads(r[0])["run_id"] == run_id]
+        if exact:
+            rows = exact
+        if not rows:
+            raise UsageError(f"no run {run_id!r} in {self.path}; `xtts-qa dashboard` lists the runs")
+        if len(rows) > 1:
+            raise UsageError(f"run id prefix {run_id!r} matches {len(rows)} runs in {self.path}; give more of it")
+        return RunRecord.from_dict(json.loads(rows[0][0]))
+
+    def series_keys(self) -> list[tuple[str, str]]:
+        """Every (checkpoint, suite) with at least one stored outcome (suite ``health`` for structural checks)."""
+        return [(r[0], r[1]) for r in self._query("SELECT DISTINCT checkpoint, suite FROM outcomes ORDER BY checkpoint, suite")]
+
+    def outcomes(self, checkpoint: str, suite: str) -> list[Point]:
+        """The verdict of one (checkpoint, suite) in every run that had it, oldest first."""
+        rows = self._query(
+            "SELECT o.run_id, r.started_at, o.exit_code, r.report_path FROM outcomes o JOIN runs r USING (run_id) "
+            "WHERE o.checkpoint = ? AND o.suite = ? ORDER BY r.started_at, o.run_id", (checkpoint, suite))
+        return [Point(run_id, started, float(code), int(code), report) for run_id, started, code, report in rows]
+
+    def series(self, checkpoint: str, suite: str, metric: str, side: str = "candidate") -> list[Point]:
+        """One metric of one (checkpoint, suite) over time, oldest first."""
+        rows = self._query(
+            "SELECT m.run_id, r.started_at, m.value, o.exit_code, r.report_path FROM metrics m JOIN runs r USING (run_id) "
+            "JOIN outcomes o ON o.run_id = m.run_id AND o.checkpoint = m.checkpoint AND o.suite = m.suite "
+            "WHERE m.checkpoint = ? AND m.suite = ? AND m.metric = ? AND m.side = ? ORDER BY r.started_at, m.run_id",
+            (checkpoint, suite, metric, side))
+        return [Point(*row) for row in rows]
+
+    def metric_names(self, checkpoint: str, suite: str) -> list[str]:
+        rows = self._query("SELECT DISTINCT metric FROM metrics WHERE checkpoint = ? AND suite = ? ORDER BY metric", (checkpoint, suite))
+        return [r[0] for r in rows]

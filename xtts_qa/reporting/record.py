@@ -1,0 +1,215 @@
+"""A run record: every check and evaluation one run produced, with provenance; the unit reports and history store.
+
+Checks are :meth:`xtts_qa.results.CheckReport.to_dict` dicts and evaluations are ``EvalReport.to_dict()`` dicts
+(``kind: "eval"``), each tagged with the checkpoint label (and suite) it belongs to. The record is plain data so
+it round-trips through JSON, the SQLite history and pytest-xdist workers unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from xtts_qa.errors import InputError
+
+__all__ = ["RUN_SCHEMA_VERSION", "CheckEntry", "EvalEntry", "RunRecord", "new_run_id", "utc_now", "load_record"]
+
+RUN_SCHEMA_VERSION = 1
+
+#: metrics of an eval report that the history tracks (lower is better unless listed in HIGHER_IS_BETTER)
+EVAL_METRICS = ("wer", "cer", "mean_wer", "hallucination_rate", "similarity_ref", "similarity_base", "rtf")
+HIGHER_IS_BETTER = frozenset({"similarity_ref", "similarity_base"})
+
+
+def utc_now() -> str:
+    """The current time as an ISO-8601 UTC string with seconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC timestamp plus a random suffix (safe for parallel runs)."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+
+
+@dataclass(frozen=True)
+class CheckEntry:
+    """One checkpoint's structural check.
+
+    Attributes:
+        checkpoint: the checkpoint's label (its folder name, unless that was ambiguous).
+        report: ``CheckReport.to_dict()``.
+    """
+
+    checkpoint: str
+    report: dict[str, Any]
+
+    @property
+    def exit_code(self) -> int:
+        return int(self.report.get("exit_code", 0))
+
+    @property
+    def summary(self) -> dict[str, int]:
+        return dict(self.report.get("summary") or {})
+
+
+@dataclass(frozen=True)
+class EvalEntry:
+    """One checkpoint's evaluation on one suite.
+
+    Attributes:
+        checkpoint: the checkpoint's label.
+        suite: the suite's name.
+        report: ``EvalReport.to_dict()``.
+    """
+
+    checkpoint: str
+    suite: str
+    report: dict[str, Any]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.report.get("passed", False))
+
+    @property
+    def exit_code(self) -> int:
+        return int(self.report.get("exit_code", 0 if self.passed else 1))
+
+    def metrics(self, side: str = "candidate") -> dict[str, float]:
+        """The suite-level metrics of one side (``candidate`` or ``base``); empty when absent."""
+        values = (self.report.get("metrics") or {}).get(side) or {}
+        return {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+    @property
+    def sentences(self) -> list[dict[str, Any]]:
+        return list(self.report.get("sentences") or [])
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Everything one run produced.
+
+    Attributes:
+        run_id: unique, sortable id (:func:`new_run_id`).
+        started_at: ISO-8601 UTC start time.
+        finished_at: ISO-8601 UTC end time.
+        source: what produced it (``pytest``, ``cli``).
+        label: a free label (CI job, branch) given by the user.
+        checks: one :class:`CheckEntry` per checkpoint checked.
+        evals: one :class:`EvalEntry` per checkpoint x suite evaluated.
+        gates: run-level gate results (overrides given for this run), each ``{"expr", "metric", "checkpoint",
+            "suite", "value", "passed", "message"}``.
+        provenance: environment, checkpoint and base hashes, device, options.
+    """
+
+    run_id: str
+    started_at: str
+    finished_at: str
+    source: str = "pytest"
+    label: str = ""
+    checks: tuple[CheckEntry, ...] = ()
+    evals: tuple[EvalEntry, ...] = ()
+    gates: tuple[dict[str, Any], ...] = ()
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        """0 pass, 1 a check error, a failed evaluation or a failed gate, 2 an input that could not be read."""
+        codes = [c.exit_code for c in self.checks] + [e.exit_code for e in self.evals]
+        codes += [0 if g.get("passed") else 1 for g in self.gates]
+        if 2 in codes:
+            return 2
+        return 1 if any(codes) else 0
+
+    @property
+    def passed(self) -> bool:
+        return self.exit_code == 0
+
+    @property
+    def checkpoints(self) -> list[str]:
+        """Checkpoint labels in first-seen order."""
+        seen: dict[str, None] = {}
+        for entry in (*self.checks, *self.evals):
+            seen.setdefault(entry.checkpoint, None)
+        return list(seen)
+
+    def sentence_rows(self) -> Iterator[dict[str, Any]]:
+        """One dict per evaluated sentence, with the run id, checkpoint, suite and provenance (for JSON lines)."""
+        for entry in self.evals:
+            prov = entry.report.get("provenance") or {}
+            short = {k: prov.get(k) for k in ("candidate_hash", "base_hash", "asr_model", "speaker_model", "normaliser", "seeds", "device")}
+            for sentence in entry.sentences:
+                yield {"run_id": self.run_id, "checkpoint": entry.checkpoint, "suite": entry.suite, **sentence, "provenance": short}
+
+    def metric_rows(self) -> Iterator[tuple[str, str, str, str, float]]:
+        """(checkpoint, suite, side, metric, value) for every tracked metric: health counts and eval metrics."""
+        for check in self.checks:
+            for severity, count in check.summary.items():
+                yield check.checkpoint, "health", "candidate", severity, float(count)
+            failed = sum(1 for r in check.report.get("results", []) if r.get("status") == "failed")
+            yield check.checkpoint, "health", "candidate", "failed_rules", float(failed)
+        for entry in self.evals:
+            for side in ("candidate", "base"):
+                for metric, value in entry.metrics(side).items():
+                    yield entry.checkpoint, entry.suite, side, metric, value
+            gates = entry.report.get("gates") or []
+            yield entry.checkpoint, entry.suite, "candidate", "gates_failed", float(sum(1 for g in gates if not g.get("passed")))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": RUN_SCHEMA_VERSION,
+            "kind": "run",
+            "run_id": self.run_id,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "source": self.source,
+            "label": self.label,
+            "exit_code": self.exit_code,
+            "passed": self.passed,
+            "checks": [{"checkpoint": c.checkpoint, "report": c.report} for c in self.checks],
+            "evals": [{"checkpoint": e.checkpoint, "suite": e.suite, "report": e.report} for e in self.evals],
+            "gates": list(self.gates),
+            "provenance": self.provenance,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        """Rebuild a record from :meth:`to_dict` output.
+
+        Raises:
+            ValueError: not a run record.
+        """
+        if data.get("kind") != "run":
+            raise ValueError(f"not a run record (kind={data.get('kind')!r})")
+        return cls(
+            run_id=str(data["run_id"]),
+            started_at=str(data.get("started_at", "")),
+            finished_at=str(data.get("finished_at", "")),
+            source=str(data.get("source", "")),
+            label=str(data.get("label", "")),
+            checks=tuple(CheckEntry(c["checkpoint"], c["report"]) for c in data.get("checks", [])),
+            evals=tuple(EvalEntry(e["checkpoint"], e["suite"], e["report"]) for e in data.get("evals", [])),
+            gates=tuple(data.get("gates", [])),
+            provenance=dict(data.get("provenance") or {}),
+        )
+
+
+def load_record(path: str | Path) -> RunRecord:
+    """Read a run's ``summary.json`` (or the folder holding it).
+
+    Raises:
+        InputError: missing or not a run summary.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "summary.json"
+    try:
+        return RunRecord.from_dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise InputError(path, "does not exist.", "pass a run id from the history or a report folder's summary.json.") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(path, f"is not a run summary ({exc}).", "pass the summary.json an xtts-qa run wrote.") from None

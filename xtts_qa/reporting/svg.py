@@ -1,0 +1,129 @@
+"""Small, dependency-free SVG charts for the HTML report and dashboard (inline, so the pages stay self-contained).
+
+Values may be ``None`` (not measured): bars are left out and lines break there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from html import escape
+
+__all__ = ["PALETTE", "bar_chart", "line_chart"]
+
+PALETTE = ("#1f6fb4", "#e0812b", "#3a9d4a", "#c23b3b", "#7b5fb3", "#8c6a4e")
+_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 16, 34, 58
+
+
+def _ticks(low: float, high: float, count: int = 5) -> list[float]:
+    if high <= low:
+        high = low + 1.0
+    raw = (high - low) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    start = math.floor(low / step) * step
+    return [round(start + i * step, 10) for i in range(int(math.ceil((high - start) / step)) + 1)]
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def _frame(title: str, y_label: str, width: int, height: int, ticks: list[float], y_of, kind: str, series: Sequence[str]) -> list[str]:
+    parts = [
+        f'<svg class="plot" data-kind="{kind}" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
+        f'<text x="{width / 2:.0f}" y="18" text-anchor="middle" class="plot-title" font-size="14" font-weight="600">{escape(title)}</text>',
+        f'<text transform="translate(14 {(_TOP + height - _BOTTOM) / 2:.0f}) rotate(-90)" text-anchor="middle" font-size="11">{escape(y_label)}</text>',
+    ]
+    for tick in ticks:
+        y = y_of(tick)
+        parts.append(f'<line x1="{_LEFT}" x2="{width - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd" stroke-width="1"/>')
+        parts.append(f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="10">{_fmt(tick)}</text>')
+    legend_x = _LEFT
+    for i, name in enumerate(series):
+        colour = PALETTE[i % len(PALETTE)]
+        parts.append(f'<rect x="{legend_x}" y="{height - 14}" width="10" height="10" fill="{colour}"/>')
+        parts.append(f'<text x="{legend_x + 14}" y="{height - 5}" font-size="11">{escape(name)}</text>')
+        legend_x += 24 + 7 * len(name)
+    return parts
+
+
+def _scale(series: dict[str, Sequence[float | None]], height: int, floor_zero: bool):
+    values = [v for vs in series.values() for v in vs if v is not None and math.isfinite(v)]
+    low = min(values, default=0.0)
+    high = max(values, default=1.0)
+    if floor_zero:
+        low = min(low, 0.0)
+    ticks = _ticks(low, high if high > low else low + 1.0)
+    lo, hi = ticks[0], ticks[-1]
+    plot_h = height - _TOP - _BOTTOM
+
+    def y_of(v: float) -> float:
+        return _TOP + plot_h * (1 - (v - lo) / (hi - lo))
+
+    return ticks, y_of
+
+
+def bar_chart(categories: Sequence[str], series: dict[str, Sequence[float | None]], *, title: str, y_label: str = "",
+              width: int | None = None, height: int = 260) -> str:
+    """Grouped bars: one group per category, one bar per series (e.g. candidate and base per sentence)."""
+    width = width or max(360, _LEFT + _RIGHT + len(categories) * (10 + 12 * max(1, len(series))))
+    ticks, y_of = _scale(series, height, floor_zero=True)
+    parts = _frame(title, y_label, width, height, ticks, y_of, "bar", list(series))
+    group_w = (width - _LEFT - _RIGHT) / max(1, len(categories))
+    bar_w = max(2.0, (group_w - 6) / max(1, len(series)))
+    zero = y_of(max(0.0, ticks[0]))
+    for c, category in enumerate(categories):
+        x0 = _LEFT + c * group_w + 3
+        for s, (name, values) in enumerate(series.items()):
+            value = values[c] if c < len(values) else None
+            if value is None or not math.isfinite(value):
+                continue
+            y = y_of(value)
+            top, bar_h = min(y, zero), abs(zero - y)
+            parts.append(
+                f'<rect class="bar" x="{x0 + s * bar_w:.1f}" y="{top:.1f}" width="{bar_w - 1:.1f}" height="{max(bar_h, 0.5):.1f}" '
+                f'fill="{PALETTE[s % len(PALETTE)]}"><title>{escape(category)} {escape(name)}: {_fmt(value)}</title></rect>'
+            )
+        label_x = x0 + group_w / 2 - 3
+        parts.append(f'<text x="{label_x:.1f}" y="{height - _BOTTOM + 14}" font-size="10" text-anchor="end" '
+                     f'transform="rotate(-35 {label_x:.1f} {height - _BOTTOM + 14})">{escape(category[:18])}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def line_chart(x_labels: Sequence[str], series: dict[str, Sequence[float | None]], *, title: str, y_label: str = "",
+               width: int = 560, height: int = 260) -> str:
+    """Lines over an ordered axis (e.g. a metric per run over time), with a dot per point."""
+    ticks, y_of = _scale(series, height, floor_zero=False)
+    parts = _frame(title, y_label, width, height, ticks, y_of, "line", list(series))
+    n = len(x_labels)
+    step = (width - _LEFT - _RIGHT) / max(1, n - 1) if n > 1 else 0.0
+
+    def x_of(i: int) -> float:
+        return _LEFT + (i * step if n > 1 else (width - _LEFT - _RIGHT) / 2)
+
+    every = max(1, n // 8)
+    for i, label in enumerate(x_labels):
+        if i % every == 0 or i == n - 1:
+            x = x_of(i)
+            parts.append(f'<text x="{x:.1f}" y="{height - _BOTTOM + 14}" font-size="10" text-anchor="end" '
+                         f'transform="rotate(-35 {x:.1f} {height - _BOTTOM + 14})">{escape(label[:16])}</text>')
+    for s, (name, values) in enumerate(series.items()):
+        colour = PALETTE[s % len(PALETTE)]
+        run: list[str] = []
+        segments: list[list[str]] = [run]
+        for i, value in enumerate(values):
+            if value is None or not math.isfinite(value):
+                run = []
+                segments.append(run)
+                continue
+            run.append(f"{x_of(i):.1f},{y_of(value):.1f}")
+            parts.append(f'<circle class="point" cx="{x_of(i):.1f}" cy="{y_of(value):.1f}" r="3" fill="{colour}">'
+                         f'<title>{escape(x_labels[i] if i < n else "")} {escape(name)}: {_fmt(value)}</title></circle>')
+        for seg in segments:
+            if len(seg) > 1:
+                parts.append(f'<polyline class="line" fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(seg)}"/>')
+    parts.append("</svg>")
+    return "".join(parts)
