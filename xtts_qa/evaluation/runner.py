@@ -1,0 +1,381 @@
+"""Orchestration: suite -> references -> synthesis (candidate, base) -> ASR + speaker embeddings -> metrics -> gates.
+
+Each stage asks the cache first and loads its model only on a miss, so a rerun (or a base model already
+evaluated with the same suite, seeds and environment) loads nothing and synthesises nothing. Transcription
+runs in a thread pool while synthesis continues, so ASR overlaps the next sentence's generation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from xtts_qa.errors import UsageError
+from xtts_qa.evaluation.asr import AsrOptions, Transcriber
+from xtts_qa.evaluation.audio import wav_bytes
+from xtts_qa.evaluation.cache import EvalCache, atomic_write_bytes, key_of
+from xtts_qa.evaluation.gates import SentenceSamples, evaluate_gates, metric_values, parse_gates
+from xtts_qa.evaluation.metrics import HALLUCINATION_WER, SignalLimits, SignalStats, TextScore, score_text, signal_flags, signal_stats
+from xtts_qa.evaluation.normalize import base_language, normaliser_for
+from xtts_qa.evaluation.references import Reference, prepare_reference
+from xtts_qa.evaluation.results import EvalReport, ModelMetrics, SentenceResult
+from xtts_qa.evaluation.similarity import SPEAKER_MODEL, SpeakerEncoder, cosine
+from xtts_qa.evaluation.suite import Suite, load_suite
+from xtts_qa.evaluation.synth import DEFAULT_COMMAND, CommandBackend, SynthOptions, SynthRequest, XttsBackend, environment_versions, resolve_device
+
+log = logging.getLogger("xtts_qa")
+
+__all__ = ["EvalOptions", "ClipRecord", "run_eval", "make_backend"]
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """How to run an evaluation.
+
+    Attributes:
+        backend: ``xtts`` (model folders) or ``command`` (a command-line synthesiser).
+        command: the command backend's template for the candidate.
+        base_command: the template for the base (default: ``command``).
+        device: ``auto``, ``cpu`` or ``cuda`` for synthesis and speaker embeddings.
+        synth: XTTS generation settings.
+        asr: faster-whisper settings.
+        gates: gate expressions that override the suite's (same metric) or add to them.
+        out_dir: where to copy the audio and write report.json; None keeps the audio in the cache only.
+        use_cache: False re-synthesises and re-transcribes everything (nothing is read from the cache).
+        cache_root: the cache folder (default ``cache_dir("eval")``, which honours XTTS_QA_CACHE).
+        signal: thresholds of the signal checks.
+        bootstrap_rounds: resamples for the confidence intervals of difference gates.
+        progress: show progress bars on stderr (None: only on a terminal).
+        limit: evaluate only the first N sentences of the suite.
+    """
+
+    backend: str = "xtts"
+    command: str = DEFAULT_COMMAND
+    base_command: str | None = None
+    device: str = "auto"
+    synth: SynthOptions = field(default_factory=SynthOptions)
+    asr: AsrOptions = field(default_factory=AsrOptions)
+    gates: tuple[str, ...] = ()
+    out_dir: Path | None = None
+    use_cache: bool = True
+    cache_root: Path | None = None
+    signal: SignalLimits = field(default_factory=SignalLimits)
+    bootstrap_rounds: int = 2000
+    progress: bool | None = None
+    limit: int | None = None
+
+
+@dataclass
+class ClipRecord:
+    """One synthesised clip and what was measured on it.
+
+    Attributes:
+        sentence_id: the suite sentence.
+        path: the wav in the cache.
+        digest: hash of the wav bytes (key of its transcript and embedding).
+        meta: synthesis time, audio seconds, codes, cap hit, sample rate and :class:`SignalStats` figures.
+        cached: True when it came from the cache.
+        transcript: filled in by the ASR stage.
+        embedding: filled in by the speaker stage.
+    """
+
+    sentence_id: str
+    path: Path
+    digest: str
+    meta: dict[str, Any]
+    cached: bool
+    transcript: str = ""
+    embedding: np.ndarray | None = None
+
+
+def make_backend(kind: str, target: str, options: EvalOptions, cache: EvalCache, *, base: bool = False) -> Any:
+    """The synthesis backend for one model.
+
+    Raises:
+        UsageError: unknown backend kind.
+        InputError: the model folder lacks a file XTTS needs.
+    """
+    if kind == "xtts":
+        return XttsBackend(target, options.synth, options.device, cache)
+    if kind == "command":
+        return CommandBackend(target, (options.base_command or options.command) if base else options.command)
+    raise UsageError(f"unknown backend {kind!r}; use xtts or command.")
+
+
+class _Progress:
+    def __init__(self, enabled: bool | None) -> None:
+        self.disable = None if enabled is None else not enabled
+        self.bars: list[tqdm] = []
+
+    def bar(self, desc: str, total: int) -> tqdm:
+        bar = tqdm(total=total, desc=desc, unit="clip", file=sys.stderr, disable=self.disable, leave=False, position=len(self.bars))
+        self.bars.append(bar)
+        return bar
+
+    def close(self) -> None:
+        for bar in reversed(self.bars):
+            bar.close()
+
+
+class _Run:
+    """The state of one evaluation (kept out of the public API)."""
+
+    def __init__(self, suite: Suite, options: EvalOptions) -> None:
+        self.suite = suite
+        self.options = options
+        self.cache = EvalCache(options.cache_root, enabled=options.use_cache)
+        self.sentences = suite.sentences[: options.limit] if options.limit else suite.sentences
+        self.timings = {"synthesis_s": 0.0, "asr_s": 0.0, "similarity_s": 0.0, "model_load_s": 0.0, "audio_s": 0.0}
+        self.counts = {"audio_hits": 0, "audio_misses": 0, "transcript_hits": 0, "transcript_misses": 0}
+        self.progress = _Progress(options.progress)
+        self._inflight: dict[str, Future[str]] = {}
+
+    # -- synthesis ---------------------------------------------------------------------------------
+    def synthesise(self, backend: Any, refs: dict[str, Reference], label: str, asr: Transcriber, pool: ThreadPoolExecutor,
+                   asr_bar: tqdm) -> tuple[list[ClipRecord], list[Future[str]]]:
+        identity = backend.identity()
+        bar = self.progress.bar(f"synthesis ({label})", len(self.sentences))
+        records, futures = [], []
+        for sentence in self.sentences:
+            ref = refs[sentence.speaker]
+            seed = self.suite.seed_for(sentence)
+            key = key_of("audio", identity, sentence.text, sentence.language, sentence.voice, ref.digest, seed)
+            hit = self.cache.get_audio(key)
+            if hit is not None:
+                path, meta = hit
+                self.counts["audio_hits"] += 1
+                record = ClipRecord(sentence.id, path, meta["digest"], meta, True)
+            else:
+                before = getattr(backend, "load_seconds", 0.0)
+                out = backend.synthesize(SynthRequest(sentence, ref, seed))
+                self.timings["model_load_s"] += getattr(backend, "load_seconds", 0.0) - before
+                stats = signal_stats(out.samples, out.sample_rate)
+                data = wav_bytes(out.samples, out.sample_rate)
+                meta = {"digest": hashlib.blake2b(data, digest_size=16).hexdigest(), "synth_seconds": out.seconds,
+                        "audio_seconds": stats.seconds, "sample_rate": out.sample_rate, "codes": out.codes,
+                        "cap_hit": out.cap_hit, "stats": stats.to_dict(), "seed": seed, "backend": backend.describe()}
+                path = self.cache.put_audio(key, data, meta)
+                self.counts["audio_misses"] += 1
+                self.timings["synthesis_s"] += out.seconds
+                self.timings["audio_s"] += stats.seconds
+                record = ClipRecord(sentence.id, path, meta["digest"], meta, False)
+            records.append(record)
+            futures.append(self._submit(pool, asr, record, sentence.language, asr_bar))
+            bar.update(1)
+        return records, futures
+
+    # -- ASR -----------------------------------------------------------------------------------------
+    def _submit(self, pool: ThreadPoolExecutor, asr: Transcriber, record: ClipRecord, language: str, bar: tqdm) -> Future[str]:
+        # the caller copies the result into the record once every future is done (callbacks may run later)
+        """Queue a transcription; identical audio (a base equal to the candidate) is transcribed once."""
+        key = key_of("transcript", record.digest, asr.identity(), base_language(language))
+        first = self._inflight.get(key)
+        if first is None:
+            first = self._inflight[key] = pool.submit(self._transcript, asr, key, record.path, language)
+
+        first.add_done_callback(lambda _: bar.update(1))
+        return first
+
+    def _transcript(self, asr: Transcriber, key: str, path: Path, language: str) -> str:
+        cached = self.cache.get_json("text", key)
+        if cached is not None:
+            self.counts["transcript_hits"] += 1
+            text = str(cached["text"])
+        else:
+            started = time.perf_counter()
+            text = asr.transcribe(path, language)
+            self.timings["asr_s"] += time.perf_counter() - started
+            self.counts["transcript_misses"] += 1
+            self.cache.put_json("text", key, {"text": text, "language": language})
+        return text
+
+    # -- speaker embeddings ------------------------------------------------------------------------
+    def embedding(self, encoder: SpeakerEncoder, digest: str, path: Path, identity: dict[str, Any]) -> np.ndarray | None:
+        key = key_of("embedding", digest, identity)
+        cached = self.cache.get_json("embeddings", key)
+        if cached is not None:
+            return None if cached["vector"] is None else np.asarray(cached["vector"], dtype=np.float32)
+        import soundfile as sf
+
+        started = time.perf_counter()
+        samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        vector = encoder.embed(samples.mean(axis=1), rate)
+        self.timings["similarity_s"] += time.perf_counter() - started
+        self.cache.put_json("embeddings", key, {"vector": None if vector is None else [round(float(v), 7) for v in vector]})
+        return vector
+
+
+def _samples(scores: list[TextScore], records: list[ClipRecord], sim_ref: list[float], sim_base: list[float | None],
+             flagged: list[bool]) -> SentenceSamples:
+    return SentenceSamples(
+        word_errors=np.array([s.words.errors for s in scores], dtype=float),
+        word_total=np.array([s.words.reference_length for s in scores], dtype=float),
+        char_errors=np.array([s.chars.errors for s in scores], dtype=float),
+        char_total=np.array([s.chars.reference_length for s in scores], dtype=float),
+        wer=np.array([s.wer for s in scores], dtype=float),
+        similarity_ref=np.array(sim_ref, dtype=float),
+        similarity_base=np.array([np.nan if v is None else v for v in sim_base], dtype=float),
+        synth_seconds=np.array([r.meta["synth_seconds"] for r in records], dtype=float),
+        audio_seconds=np.array([r.meta["audio_seconds"] for r in records], dtype=float),
+        flagged=np.array(flagged, dtype=float),
+    )
+
+
+def _metrics(samples: SentenceSamples, with_base_similarity: bool) -> ModelMetrics:
+    values = metric_values(samples)
+    return ModelMetrics(values["wer"], values["cer"], values["mean_wer"], values["hallucination_rate"], values["similarity_ref"],
+                        values["similarity_base"] if with_base_similarity else None, values["rtf"], values["flag_rate"])
+
+
+def _publish(path: Path, out_dir: Path | None, relative: str) -> str:
+    """The path reported for a clip: a hard link (or copy) under ``out_dir``, else the cache file."""
+    if out_dir is None:
+        return str(path)
+    target = out_dir / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        target.unlink()
+    try:
+        os.link(path, target)
+    except OSError:
+        shutil.copyfile(path, target)
+    return str(target)
+
+
+def run_eval(candidate: str | Path, base: str | Path | None, suite: str | Path | Suite, options: EvalOptions | None = None) -> EvalReport:
+    """Evaluate ``candidate`` (and ``base``) on ``suite`` and judge the gates.
+
+    Raises:
+        UsageError: bad option, unknown suite, gate syntax, ASR model not available offline or English-only on a
+            multilingual suite, a failing synthesis command.
+        InputError: a suite file, reference clip or model file that cannot be used.
+    """
+    options = options or EvalOptions()
+    started = time.perf_counter()
+    suite = suite if isinstance(suite, Suite) else load_suite(suite)
+    gates = parse_gates(suite.gates, options.gates)
+    run = _Run(suite, options)
+    asr = Transcriber(options.asr)
+    foreign = sorted({s.language for s in run.sentences if base_language(s.language) != "en"})
+    if foreign and not asr.is_multilingual:
+        raise UsageError(f"suite {suite.name!r} has {', '.join(foreign)} sentences but the ASR model {asr.name} is English-only; "
+                         "pass --asr-model with a multilingual Whisper model (e.g. a local large-v3 or small folder).")
+    cand_backend = make_backend(options.backend, str(candidate), options, run.cache)
+    base_backend = make_backend(options.backend, str(base), options, run.cache, base=True) if base is not None else None
+    refs = {name: prepare_reference(suite.speakers[name], run.cache) for name in sorted({s.speaker for s in run.sentences})}
+
+    n_models = 1 + (base_backend is not None)
+    asr_bar = run.progress.bar("transcription", len(run.sentences) * n_models)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, options.asr.workers), thread_name_prefix="xtts_qa-asr") as pool:
+            cand_records, futures = run.synthesise(cand_backend, refs, "candidate", asr, pool, asr_bar)
+            cand_backend.close()
+            base_records: list[ClipRecord] = []
+            if base_backend is not None:
+                base_records, more = run.synthesise(base_backend, refs, "base", asr, pool, asr_bar)
+                base_backend.close()
+                futures += more
+            for record, future in zip(cand_records + base_records, futures):
+                record.transcript = future.result()  # re-raises ASR errors here
+        encoder = SpeakerEncoder(resolve_device(options.device))
+        speaker_identity = encoder.identity()
+        every = cand_records + base_records
+        sim_bar = run.progress.bar("speaker similarity", len(every) + len(refs))
+        ref_vectors = {}
+        for name, ref in refs.items():
+            ref_vectors[name] = run.embedding(encoder, ref.digest, ref.path, speaker_identity)
+            sim_bar.update(1)
+        for record in every:
+            record.embedding = run.embedding(encoder, record.digest, record.path, speaker_identity)
+            sim_bar.update(1)
+    finally:
+        run.progress.close()
+
+    out_dir = Path(options.out_dir) if options.out_dir else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    sentences, cand_scores, base_scores, flagged, base_flagged = [], [], [], [], []
+    sim_ref, sim_base, base_sim_ref = [], [], []
+    normalisers: dict[str, str] = {}
+    for i, s in enumerate(run.sentences):
+        norm = normaliser_for(s.language)
+        normalisers[s.language] = norm.name
+        rec = cand_records[i]
+        score = score_text(s.text, rec.transcript, norm)
+        flags = _flags(rec, s.text, s.language, score, options.signal)
+        sr = cosine(rec.embedding, ref_vectors[s.speaker])
+        sb = None
+        base_rec = base_records[i] if base_records else None
+        if base_rec is not None:
+            sb = cosine(rec.embedding, base_rec.embedding)
+            b_score = score_text(s.text, base_rec.transcript, norm)
+            base_scores.append(b_score)
+            base_flagged.append(bool(_flags(base_rec, s.text, s.language, b_score, options.signal)))
+            base_sim_ref.append(cosine(base_rec.embedding, ref_vectors[s.speaker]))
+        cand_scores.append(score)
+        flagged.append(bool(flags))
+        sim_ref.append(sr)
+        sim_base.append(sb)
+        sentences.append(SentenceResult(
+            id=s.id, language=s.language, text=s.text, transcript=rec.transcript, wer=score.wer, cer=score.cer,
+            similarity_ref=sr, similarity_base=sb, duration_s=rec.meta["audio_seconds"],
+            rtf=rec.meta["synth_seconds"] / max(rec.meta["audio_seconds"], 1e-9), flags=tuple(flags),
+            audio=_publish(rec.path, out_dir, f"candidate/{s.id}.wav"),
+            base_audio=_publish(base_rec.path, out_dir, f"base/{s.id}.wav") if base_rec else None,
+            base_transcript=base_rec.transcript if base_rec else None, base_wer=base_scores[-1].wer if base_rec else None,
+            reference_audio=_publish(refs[s.speaker].path, out_dir, f"references/{s.speaker}.wav"),
+            seed=suite.seed_for(s), speaker=s.speaker, normaliser=norm.name,
+        ))
+    cand_samples = _samples(cand_scores, cand_records, sim_ref, sim_base, flagged)
+    base_samples = _samples(base_scores, base_records, base_sim_ref, [None] * len(base_records), base_flagged) if base_records else None
+    gate_results = evaluate_gates(gates, cand_samples, base_samples, rounds=options.bootstrap_rounds, seed=suite.seed)
+    versions = environment_versions()
+    provenance = {
+        "candidate_hash": cand_backend.describe()["hash"],
+        "base_hash": base_backend.describe()["hash"] if base_backend else None,
+        "versions": versions,
+        "asr_model": asr.name,
+        "asr": asr.identity(),
+        "speaker_model": SPEAKER_MODEL,
+        "normaliser": normalisers.get("en") or next(iter(normalisers.values())),
+        "normalisers": normalisers,
+        "seeds": {s.id: suite.seed_for(s) for s in run.sentences},
+        "suite_seed": suite.seed,
+        "device": resolve_device(options.device),
+        "backend": cand_backend.describe(),
+        "base_backend": base_backend.describe() if base_backend else None,
+        "suite_path": str(suite.path),
+        "references": {name: {"source": r.source, "path": str(r.path), "digest": r.digest} for name, r in refs.items()},
+        "hallucination_wer": HALLUCINATION_WER,
+        "bootstrap_rounds": options.bootstrap_rounds,
+        "cache": {"root": str(run.cache.root), "enabled": run.cache.enabled, **run.counts},
+        "timings": {k: round(v, 3) for k, v in run.timings.items()},
+    }
+    report = EvalReport(
+        candidate=str(candidate), base=str(base) if base is not None else None, suite=suite.name, gates=tuple(gate_results),
+        metrics=_metrics(cand_samples, base_samples is not None), base_metrics=_metrics(base_samples, False) if base_samples else None,
+        sentences=tuple(sentences), provenance=provenance, seconds=time.perf_counter() - started,
+        out_dir=str(out_dir) if out_dir else None,
+    )
+    if out_dir is not None:
+        atomic_write_bytes(out_dir / "report.json", json.dumps(report.to_dict(), indent=2, ensure_ascii=False).encode())
+    return report
+
+
+def _flags(record: ClipRecord, text: str, language: str, score: TextScore, limits: SignalLimits) -> list[str]:
+    flags = signal_flags(SignalStats.from_dict(record.meta["stats"]), text, language, limits, cap_hit=bool(record.meta.get("cap_hit")))
+    if score.wer > HALLUCINATION_WER:
+        flags.append("hallucination")
+    return flags

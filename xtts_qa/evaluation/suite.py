@@ -1,0 +1,235 @@
+"""Evaluation suites: YAML files listing sentences, speaker references and gates, validated with a JSON schema.
+
+A suite is found by path or by name (``smoke-en`` -> ``suites/smoke-en.yaml``, searched in ``$XTTS_QA_SUITES``,
+``./suites`` and the project's own ``suites/`` folder). Speaker references are wav paths (relative to the
+suite file) or ``{espeak: {voice, text}}`` clips generated at run time, so no audio is ever committed::
+
+    name: smoke-en
+    language: en
+    seed: 1234
+    speakers:
+      narrator: {espeak: {voice: en-us, text: "A reference sentence of a few seconds."}}
+    gates: ["wer <= 0.5", "wer_delta <= 0.05", "similarity_delta >= -0.05"]
+    sentences:
+      - {id: numbers, text: "There are 25 apples and 3 pears."}
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from xtts_qa.errors import InputError, UsageError
+
+__all__ = ["LANGUAGES", "SCHEMA", "SpeakerSpec", "Sentence", "Suite", "load_suite", "suite_paths", "parse_suite"]
+
+#: XTTS-v2's languages
+LANGUAGES = ("en", "es", "fr", "de", "it", "pt", "pl", "tr", "ru", "nl", "cs", "ar", "zh-cn", "hu", "ko", "ja", "hi")
+
+_SPEAKER = {
+    "oneOf": [
+        {"type": "string", "minLength": 1},
+        {"type": "object", "additionalProperties": False, "required": ["path"], "properties": {"path": {"type": "string", "minLength": 1}}},
+        {"type": "object", "additionalProperties": False, "required": ["espeak"], "properties": {"espeak": {
+            "type": "object", "additionalProperties": False, "required": ["text"],
+            "properties": {"voice": {"type": "string"}, "text": {"type": "string", "minLength": 1},
+                           "speed": {"type": "integer", "minimum": 80, "maximum": 450},
+                           "pitch": {"type": "integer", "minimum": 0, "maximum": 99}}}}},
+    ]
+}
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "sentences"],
+    "properties": {
+        "name": {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$"},
+        "description": {"type": "string"},
+        "language": {"enum": list(LANGUAGES)},
+        "seed": {"type": "integer", "minimum": 0},
+        "speaker": {"type": "string"},
+        "reference": _SPEAKER,
+        "speakers": {"type": "object", "minProperties": 1, "additionalProperties": _SPEAKER},
+        "gates": {"type": "array", "items": {"type": "string"}},
+        "sentences": {
+            "type": "array", "minItems": 1,
+            "items": {
+                "type": "object", "additionalProperties": False, "required": ["id", "text"],
+                "properties": {
+                    "id": {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$"},
+                    "text": {"type": "string", "minLength": 1},
+                    "language": {"enum": list(LANGUAGES)},
+                    "speaker": {"type": "string"},
+                    "voice": {"type": "string"},
+                    "note": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class SpeakerSpec:
+    """Where a speaker's reference clip comes from.
+
+    Attributes:
+        name: the speaker's name in the suite.
+        path: a wav file (absolute, resolved against the suite folder), or None.
+        espeak_voice: espeak-ng voice for a generated reference.
+        espeak_text: what the generated reference says.
+        espeak_speed: words per minute (espeak ``-s``), or None for the default.
+        espeak_pitch: espeak ``-p``, or None.
+    """
+
+    name: str
+    path: Path | None = None
+    espeak_voice: str = "en-us"
+    espeak_text: str = ""
+    espeak_speed: int | None = None
+    espeak_pitch: int | None = None
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence to synthesise.
+
+    Attributes:
+        id: unique within the suite.
+        text: what to say.
+        language: XTTS language code.
+        speaker: the speaker reference to clone.
+        voice: voice name for the command backend (``{voice}``), or None for the language's default.
+    """
+
+    id: str
+    text: str
+    language: str
+    speaker: str
+    voice: str | None = None
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A parsed suite.
+
+    Attributes:
+        name: the suite's name.
+        path: the file it was read from.
+        seed: base seed; each sentence's seed is derived from it and the sentence id.
+        speakers: name -> reference spec.
+        sentences: in file order.
+        gates: gate expressions.
+        description: free text.
+    """
+
+    name: str
+    path: Path
+    seed: int
+    speakers: dict[str, SpeakerSpec]
+    sentences: tuple[Sentence, ...]
+    gates: tuple[str, ...]
+    description: str = ""
+
+    @property
+    def languages(self) -> list[str]:
+        return sorted({s.language for s in self.sentences})
+
+    def seed_for(self, sentence: Sentence) -> int:
+        """A per-sentence seed stable under adding or reordering sentences."""
+        import zlib
+
+        return (self.seed + zlib.crc32(sentence.id.encode())) % (2**31)
+
+
+def suite_paths() -> list[Path]:
+    """Folders searched for suites by name, first match wins."""
+    found = [Path(p) for p in os.environ.get("XTTS_QA_SUITES", "").split(os.pathsep) if p]
+    found += [Path.cwd() / "suites", Path(__file__).resolve().parents[2] / "suites"]
+    return found
+
+
+def _resolve(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise InputError(path, "suite file not found.", "check the path, or pass a suite name such as smoke-en.")
+        return path
+    for folder in suite_paths():
+        for ext in (".yaml", ".yml"):
+            if (folder / f"{name_or_path}{ext}").is_file():
+                return folder / f"{name_or_path}{ext}"
+    names = sorted({p.stem for folder in suite_paths() if folder.is_dir() for p in folder.glob("*.y*ml")})
+    raise UsageError(f"no suite named {str(name_or_path)!r}; known suites: {', '.join(names) or 'none'} "
+                     f"(searched {', '.join(str(f) for f in suite_paths())}).")
+
+
+def _speaker(name: str, raw: Any, folder: Path) -> SpeakerSpec:
+    if isinstance(raw, str):
+        raw = {"path": raw}
+    if "path" in raw:
+        path = Path(raw["path"]).expanduser()
+        return SpeakerSpec(name, path if path.is_absolute() else (folder / path).resolve())
+    spec = raw["espeak"]
+    return SpeakerSpec(name, None, spec.get("voice", "en-us"), spec["text"], spec.get("speed"), spec.get("pitch"))
+
+
+def parse_suite(data: Any, path: Path) -> Suite:
+    """Validate a loaded YAML document and build a :class:`Suite`.
+
+    Raises:
+        InputError: the document breaks the schema, names an unknown speaker or repeats a sentence id.
+    """
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "(top level)"
+        raise InputError(path, f"suite does not match the schema at {where}: {first.message[:200]}"
+                         + (f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""),
+                         "see suites/smoke-en.yaml for the format.")
+    speakers_raw = dict(data.get("speakers") or {})
+    if "reference" in data:
+        speakers_raw.setdefault("default", data["reference"])
+    if not speakers_raw:
+        raise InputError(path, "suite names no speaker reference.", "add `reference: {espeak: {voice: en-us, text: ...}}` or a `speakers:` map.")
+    speakers = {name: _speaker(name, raw, path.parent) for name, raw in speakers_raw.items()}
+    default_speaker = data.get("speaker") or ("default" if "default" in speakers else next(iter(speakers)))
+    language = data.get("language", "en")
+    sentences, seen = [], set()
+    for item in data["sentences"]:
+        if item["id"] in seen:
+            raise InputError(path, f"sentence id {item['id']!r} appears twice.", "give every sentence a unique id.")
+        seen.add(item["id"])
+        speaker = item.get("speaker", default_speaker)
+        if speaker not in speakers:
+            raise InputError(path, f"sentence {item['id']!r} uses speaker {speaker!r}, which the suite does not define.",
+                             f"define it under speakers: (known: {', '.join(speakers)}).")
+        sentences.append(Sentence(item["id"], item["text"].strip(), item.get("language", language), speaker, item.get("voice")))
+    if default_speaker not in speakers:
+        raise InputError(path, f"default speaker {default_speaker!r} is not defined.", f"use one of: {', '.join(speakers)}.")
+    return Suite(data["name"], path, int(data.get("seed", 0)), speakers, tuple(sentences), tuple(data.get("gates") or ()),
+                 data.get("description", ""))
+
+
+def load_suite(name_or_path: str | Path) -> Suite:
+    """Read a suite by name or path.
+
+    Raises:
+        UsageError: no suite by that name.
+        InputError: the file is not valid YAML or does not match the schema.
+    """
+    path = _resolve(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise InputError(path, f"is not valid YAML{where} ({getattr(exc, 'problem', exc)}).", "fix the YAML syntax.") from None
+    except UnicodeDecodeError:
+        raise InputError(path, "is not UTF-8 text.", "save the suite as UTF-8.") from None
+    return parse_suite(data, path)
