@@ -48,7 +48,9 @@ class Normaliser:
     func: Callable[[str], str]
 
     def __call__(self, text: str) -> str:
-        return " ".join(self.func(text).split())
+        # NFKC first: Whisper's normalisers lower-case before their own NFKC step, so compatibility characters
+        # (mathematical letters, full-width forms) would otherwise come out upper-case and differ from a re-run
+        return " ".join(self.func(unicodedata.normalize("NFKC", text)).split())
 
     def tokens(self, text: str) -> list[str]:
         """The units WER counts: words, or characters (spaces dropped) for CJK languages."""
