@@ -318,13 +318,11 @@ def open_bundle(target: str | Path) -> Bundle:
         return None
 
     bundle.checkpoint = attempt("model", lambda p: _classify(load_torch(p)))
-    if paths["config"].exists() or not (bundle.checkpoint and bundle.checkpoint.embedded_config):
-        bundle.config = attempt("config", load_json)
-        bundle.config_source = str(paths["config"]) if bundle.config is not None else None
+    bundle.config = attempt("config", load_json)
+    bundle.config_source = str(paths["config"]) if bundle.config is not None else None
     if bundle.config is None and bundle.checkpoint and bundle.checkpoint.embedded_config:
         bundle.config = bundle.checkpoint.embedded_config
-        bundle.config_source = f"{paths['model']} (embedded config)"
-        bundle.problems = [p for p in bundle.problems if p.role != "config"]
+        bundle.config_source = f"{paths['model']} (embedded config)"  # config.json stays reported missing
     if bundle.config is not None and not isinstance(bundle.config, dict):
         bundle.problems.append(LoadProblem("config", str(paths["config"]), "is JSON but not an object.", "restore config.json from the base model folder."))
         bundle.config = None

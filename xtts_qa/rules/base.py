@@ -65,10 +65,17 @@ class Context:
         try:
             audio = config.get("audio") or {}
             sample_rate = int(audio.get("sample_rate") or 22050) if isinstance(audio, dict) else 22050
-            return expected_architecture(self.candidate.model_args, self.candidate.text_tokens, sample_rate)
+            return expected_architecture(self.candidate.model_args, self._text_tokens(), sample_rate)
         except Exception as exc:  # coqui-tts rejects the config: reported by XQ006, rules needing it skip
             self.arch_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
             return None
+
+    def _text_tokens(self) -> int | None:
+        """vocab.json's size; without a readable vocab (XQ001/XQ002 report it), the embedding's own row count."""
+        if self.candidate.text_tokens is not None:
+            return self.candidate.text_tokens
+        embedding = self.tensors.get("gpt.text_embedding.weight")
+        return int(embedding.shape[0]) if embedding is not None and embedding.dim() == 2 else None
 
     @property
     def tensors(self) -> dict[str, Any]:
