@@ -34,47 +34,50 @@ class SuiteSpec:
 
 def _evaluation() -> Any:
     try:
-        import xtts_qa.evaluation as evaluation
+        import xtts_qa.evaluation.runner as runner
     except ImportError as exc:
         raise EvalUnavailable(f"xtts_qa.evaluation cannot be imported ({exc})") from None
-    return evaluation
+    return runner
 
 
 def load_suite(ref: str) -> SuiteSpec:
     """Read a suite (file or built-in name) for collection.
 
     Raises:
-        EvalUnavailable: no evaluation package, or it has no suite loader.
+        EvalUnavailable: the evaluation package cannot be imported here.
+        XttsQaError: the suite does not exist or is invalid.
     """
-    evaluation = _evaluation()
-    loader = getattr(evaluation, "load_suite", None)
-    if loader is None:
-        raise EvalUnavailable("xtts_qa.evaluation does not provide load_suite() yet")
-    suite = loader(ref)
+    try:
+        from xtts_qa.evaluation.suite import load_suite as load
+    except ImportError as exc:
+        raise EvalUnavailable(f"xtts_qa.evaluation cannot be imported ({exc})") from None
+    suite = load(ref)
     return SuiteSpec(str(suite.name), ref, tuple(str(s.id) for s in suite.sentences))
 
 
-def run_suite(candidate: Path, base: Path | None, ref: str, device: str) -> dict[str, Any]:
+def run_suite(candidate: Path, base: Path | None, ref: str, device: str, gates: tuple[str, ...] = ()) -> dict[str, Any]:
     """Evaluate ``candidate`` (against ``base``) on a suite; returns ``EvalReport.to_dict()``.
 
+    ``gates`` are per-run overrides of the suite's gates (``health.*`` gates are left to the health items).
+
     Raises:
-        EvalUnavailable: no evaluation runner.
+        EvalUnavailable: the evaluation package cannot be imported here.
+        XttsQaError: the evaluation cannot run (missing model file, ASR model not available offline, ...).
     """
-    evaluation = _evaluation()
-    runner = getattr(evaluation, "evaluate", None)
-    if runner is None:
-        raise EvalUnavailable("xtts_qa.evaluation does not provide evaluate() yet")
-    return dict(runner(candidate, base=base, suite=ref, device=device).to_dict())
+    runner = _evaluation()
+    eval_gates = tuple(g for item in gates for g in str(item).split(",") if g.strip() and not g.strip().startswith("health."))
+    options = runner.EvalOptions(device=device, gates=eval_gates, progress=False)
+    return dict(runner.run_eval(candidate, base, ref, options).to_dict())
 
 
 def synthesiser(checkpoint: Path, device: str) -> Any:
-    """A synthesiser for one checkpoint (the evaluation package's).
+    """The evaluation package's XTTS backend for one checkpoint (loads the model on first ``synthesize``).
 
     Raises:
-        EvalUnavailable: no synthesiser available.
+        EvalUnavailable: the evaluation package cannot be imported here.
     """
-    evaluation = _evaluation()
-    factory = getattr(evaluation, "Synthesiser", None) or getattr(evaluation, "load_synthesiser", None)
-    if factory is None:
-        raise EvalUnavailable("xtts_qa.evaluation does not provide a synthesiser yet")
-    return factory(checkpoint, device=device)
+    try:
+        from xtts_qa.evaluation.synth import XttsBackend
+    except ImportError as exc:
+        raise EvalUnavailable(f"xtts_qa.evaluation cannot be imported ({exc})") from None
+    return XttsBackend(checkpoint, device=device)

@@ -118,7 +118,7 @@ def xtts_eval(xtts_checkpoint: CheckpointHandle, pytestconfig: pytest.Config) ->
 
     def run(suite: str) -> dict[str, Any]:
         outcome = state.evaluation(xtts_checkpoint.label, suite, lambda: evalbridge.run_suite(
-            xtts_checkpoint.path, state.settings.base, suite, state.device))
+            xtts_checkpoint.path, state.settings.base, suite, state.device, state.settings.gates))
         if isinstance(outcome, evalbridge.EvalUnavailable):
             pytest.skip(f"evaluation unavailable: {outcome}")
         if isinstance(outcome, BaseException):

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from xtts_qa.engine import run_rule
+from xtts_qa.errors import XttsQaError
 from xtts_qa.plugin import evalbridge
 from xtts_qa.plugin.options import Target
 from xtts_qa.plugin.session import get_state, rule_payload
@@ -100,6 +101,7 @@ class GateFailure(Exception):
     def render(self) -> str:
         lines = [f"release gates of suite {self.suite} failed on {self.label}:"]
         lines += [f"  {g.expr}: {g.message}" for g in self.failed]
+        lines.append("  a difference gate fails only when its whole 95% interval is on the wrong side of the threshold.")
         lines.append("  override a threshold for one run with --xtts-gate EXPR, or change the suite's gates.")
         return "\n".join(lines)
 
@@ -116,6 +118,8 @@ class _XttsItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, (RuleFailure, SentenceFailure, GateFailure)):
             return excinfo.value.render()
+        if isinstance(excinfo.value, XttsQaError):  # an input or option the user can fix: one explained line
+            return f"{self.name}: {excinfo.value}"
         return super().repr_failure(excinfo, style=style)
 
     def _hand_over(self, payload: dict[str, Any]) -> None:
@@ -221,7 +225,7 @@ class SuiteCollector(pytest.Collector):
         """The suite's EvalReport dict, computed once per process and shared by its items."""
         state = get_state(self.config)
         outcome = state.evaluation(self.target.label, self.spec.ref, lambda: evalbridge.run_suite(
-            self.target.path, state.settings.base, self.spec.ref, state.device))
+            self.target.path, state.settings.base, self.spec.ref, state.device, state.settings.gates))
         if isinstance(outcome, evalbridge.EvalUnavailable):
             pytest.skip(f"evaluation unavailable: {outcome}")
         if isinstance(outcome, BaseException):
@@ -258,7 +262,11 @@ class SentenceItem(_XttsItem):
             if sentence.get(key) is not None:
                 self.user_properties.append((f"xtts_qa.{key}", sentence[key]))
         if str(sentence.get("verdict", "")).lower() not in ("pass", "passed", "ok", "warn", "warning"):
-            raise SentenceFailure(suite.target.label, suite.spec.name, sentence)
+            failure = SentenceFailure(suite.target.label, suite.spec.name, sentence)
+            if get_state(self.config).settings.sentences == "warn":
+                warnings.warn(CheckpointWarning(failure.render()), stacklevel=1)
+                return
+            raise failure
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         suite: SuiteCollector = self.parent  # type: ignore[assignment]

@@ -54,7 +54,9 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--xtts-history", dest="xtts_history", default=None, metavar="FILE",
                     help=f"SQLite run history to append to (default: {DEFAULT_HISTORY}; 'off' to disable)")
     group.addoption("--xtts-gate", action="append", default=[], dest="xtts_gate", metavar="EXPR",
-                    help="override a suite threshold for this run, e.g. 'delta.mean_wer<=0.02'; repeatable")
+                    help="override a suite threshold for this run, e.g. 'wer_delta <= 0.02' or 'health.warning <= 3'; repeatable")
+    group.addoption("--xtts-sentences", dest="xtts_sentences", default=None, choices=("fail", "warn"),
+                    help="a sentence with a failing verdict fails its item (fail, default) or only warns (warn: the suite's gates decide)")
     group.addoption("--xtts-label", dest="xtts_label", default=None, help="a label stored with the run (CI job, branch)")
 
     parser.addini("xtts_checkpoints", "checkpoints (folders, files or globs) to test, one per line", type="linelist", default=[])
@@ -66,6 +68,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("xtts_intent", "what the checkpoints are for: inference, finetune or restore", default="inference")
     parser.addini("xtts_report_dir", "report folder ('off' to disable)", default="reports")
     parser.addini("xtts_history", "SQLite run history ('off' to disable); default <report dir>/history.sqlite", default="")
+    parser.addini("xtts_sentences", "fail or warn on a sentence with a failing verdict", default="fail")
     parser.addini("xtts_gates", "threshold overrides, one expression per line", type="linelist", default=[])
 
 
@@ -97,6 +100,7 @@ class PluginSettings:
         report_dir: where runs are written (None: not written).
         history: the SQLite history (None: not appended).
         gates: per-run threshold overrides.
+        sentences: ``fail`` (a failing sentence fails its item) or ``warn`` (it warns; the suite's gates decide).
         label: the run's label.
     """
 
@@ -110,6 +114,7 @@ class PluginSettings:
     report_dir: Path | None = None
     history: Path | None = None
     gates: tuple[str, ...] = ()
+    sentences: str = "fail"
     label: str = ""
 
     @property
@@ -157,6 +162,7 @@ def read_settings(config: pytest.Config) -> PluginSettings:
         report_dir=report_dir,
         history=history_path,
         gates=tuple(pick(opt.xtts_gate, "xtts_gates")[0]),
+        sentences=str(pick(opt.xtts_sentences, "xtts_sentences")[0] or "fail"),
         label=str(opt.xtts_label or ""),
     )
 

@@ -29,7 +29,8 @@ def summary_lines(collector: RunCollector, settings: PluginSettings) -> list[str
             lines.append(f"{check.checkpoint:<30} {s.get('error', 0):>6} {s.get('warning', 0):>8} {s.get('info', 0):>5} "
                          f"{passed:>6} {skipped:>7}  {verdict}")
     if record.evals:
-        lines.append("")
+        if lines:
+            lines.append("")
         lines.append(f"{'checkpoint':<30} {'suite':<12} {'WER':>6} {'base':>6} {'sim ref':>7} {'sim base':>8} {'halluc':>6}  verdict")
         for e in record.evals:
             c, b = e.metrics("candidate"), e.metrics("base")

@@ -31,21 +31,14 @@ def resolve_run(ref: str, history: str | Path) -> RunRecord:
     return HistoryStore(history).get(ref)
 
 
-def suite_gates(paths: list[str]) -> dict[str, list[Gate]]:
-    """Gates declared by suite files (YAML or JSON with ``gates: [expr, ...]``), keyed by the suite's name."""
-    import yaml
+def suite_gates(refs: list[str]) -> dict[str, list[Gate]]:
+    """The gates each suite file (or suite name) declares, keyed by the suite's name."""
+    from xtts_qa.evaluation.suite import load_suite
 
     out: dict[str, list[Gate]] = {}
-    for text in paths:
-        path = Path(text)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise UsageError(f"cannot read suite file {path}: {exc}") from None
-        gates = data.get("gates") or []
-        if isinstance(gates, dict):
-            gates = [f"{k}{v}" if str(v)[:1] in "<>=!" else f"{k}<={v}" for k, v in gates.items()]
-        out[str(data.get("name") or path.stem)] = parse_gates(g["expr"] if isinstance(g, dict) else g for g in gates)
+    for ref in refs:
+        suite = load_suite(ref)
+        out[suite.name] = parse_gates(suite.gates)
     return out
 
 
@@ -68,7 +61,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     record = resolve_run(args.run, args.history)
     results = evaluate_run(record, overrides, suite_gates(args.suite))
     unreadable = any(c.report.get("unreadable") for c in record.checks)
-    unmeasured = [r for r in results if r.value is None]
+    unmeasured = [r for r in results if r.value is None and r.source != "report"]
     code = 2 if (unreadable or unmeasured or not results) else (0 if all(r.passed for r in results) else 1)
     if args.json:
         print(json.dumps({"run_id": record.run_id, "exit_code": code, "gates": [r.to_dict() for r in results]}, indent=2))
@@ -101,7 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", nargs="?", default="latest", metavar="RUN", help="run id, prefix, latest (default) or a summary.json path")
     p.add_argument("--history", default=str(DEFAULT_HISTORY), help=history_help)
     p.add_argument("--gate", action="append", default=[], metavar="EXPR",
-                   help="override a threshold for this verdict, e.g. 'delta.mean_wer<=0.02' or 'health.warning<=3'; repeatable")
-    p.add_argument("--suite", action="append", default=[], metavar="FILE", help="take thresholds from this suite file's gates")
+                   help="override a threshold for this verdict, e.g. 'wer_delta <= 0.02' or 'health.warning <= 3'; repeatable")
+    p.add_argument("--suite", action="append", default=[], metavar="FILE", help="take thresholds from this suite's gates (file or suite name)")
     p.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     p.set_defaults(func=_cmd_gate)

@@ -90,13 +90,19 @@ def _metrics_table(entry: EvalEntry) -> str:
     return table(["metric", "candidate", "base", "candidate − base"], rows)
 
 
+def _ci(ci: object) -> str:
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(v, (int, float)) for v in ci):
+        return f"[{ci[0]:+.3f}, {ci[1]:+.3f}]"
+    return "-"
+
+
 def _gates(entry: EvalEntry) -> str:
     gates = entry.report.get("gates") or []
     if not gates:
         return ""
     rows = [[badge("pass" if g.get("passed") else "fail", "pass" if g.get("passed") else "fail"),
              f'<span class="mono">{escape(str(g.get("expr", "")))}</span>', f'<td class="num">{fmt(g.get("value"))}</td>',
-             fmt(g.get("ci")), escape(str(g.get("message", "")))] for g in gates]
+             _ci(g.get("ci")), escape(str(g.get("message", "")))] for g in gates]
     return table(["gate", "expression", "value", "95% CI", "message"], rows)
 
 
