@@ -89,7 +89,9 @@ def test_an_inserted_word_is_one_insertion(text: str, extra: str) -> None:
 
 @settings(max_examples=100, deadline=None)
 @given(text=_words)
-def test_normalising_twice_changes_nothing(text: str) -> None:
-    for lang in ("en", "es", "zh-cn"):
+def test_basic_normalising_twice_changes_nothing(text: str) -> None:
+    # not asserted for English: Whisper's number normaliser is not idempotent ("O1" -> "0 one" -> "one"), which
+    # does not matter for scoring since both sides go through it exactly once
+    for lang in ("es", "ru", "zh-cn", "hi"):
         norm = normaliser_for(lang)
         assert norm(norm(text)) == norm(text)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import os
 import shlex
 import shutil
 import string
 import subprocess
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -188,21 +190,25 @@ class XttsBackend:
                 "options": asdict(self.options), "device": self.device}
 
     def _checkpoint_for_coqui(self) -> Path:
-        """The file coqui-tts may read. Its ``_load_checkpoint`` re-saves legacy checkpoints that pickle an XttsConfig
-        over the original file: such a file is copied into the cache first, so the user's file is never written."""
-        from xtts_qa.safeload import PickledConfig, load_torch
+        """The file coqui-tts may read. Its ``_load_checkpoint`` re-saves a checkpoint that pickles an XttsConfig
+        object over the original file; for such a file a sanitised copy (config as a plain dict) is written to the
+        cache and loaded instead, so the user's file is never written and coqui-tts never unpickles the object."""
+        import torch
+
+        from xtts_qa.safeload import PickledConfig, load_torch, plain
 
         blob = load_torch(self.model_path)  # refuses unsafe pickles before coqui-tts ever sees the file
-        if isinstance(blob, dict) and isinstance(blob.get("config"), PickledConfig):
-            copy = self._cache.root / "legacy-checkpoints" / f"{self._digests['model']}.pth"
-            if not copy.is_file():
-                log.warning("%s pickles a config object; coqui-tts would rewrite it, so a copy is loaded instead (%s)", self.model_path, copy)
-                copy.parent.mkdir(parents=True, exist_ok=True)
-                tmp = copy.with_suffix(".tmp")
-                shutil.copyfile(self.model_path, tmp)
-                tmp.replace(copy)
-            return copy
-        return self.model_path
+        if not (isinstance(blob, dict) and isinstance(blob.get("config"), PickledConfig)):
+            return self.model_path
+        copy = self._cache.root / "legacy-checkpoints" / f"{self._digests['model']}.pth"
+        if not copy.is_file():
+            log.warning("%s pickles a config object, which coqui-tts would rewrite in place; loading a sanitised copy (%s)",
+                        self.model_path, copy)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            tmp = copy.with_suffix(f".{os.getpid()}.tmp")
+            torch.save({**{k: v for k, v in blob.items() if k != "config"}, "config": plain(blob["config"])}, tmp)
+            os.replace(tmp, copy)
+        return copy
 
     def load(self) -> None:
         """Load the model once (a no-op when already loaded)."""
@@ -215,14 +221,16 @@ class XttsBackend:
         checkpoint = self._checkpoint_for_coqui()
         config = XttsConfig()
         config.load_json(str(self.config_path))
-        model = Xtts.init_from_config(config)
+        with warnings.catch_warnings():  # init_from_config is the documented entry point; its deprecation note is noise
+            warnings.simplefilter("ignore")
+            model = Xtts.init_from_config(config)
         # speakers_xtts.pth is not needed (voices are cloned from the suite's references) and a broken one would
         # stop the load, so point coqui-tts at a file that does not exist
         no_speakers = Path(tempfile.gettempdir()) / "xtts_qa-no-speakers-file.pth"
         try:
             model.load_checkpoint(config, checkpoint_dir=str(self.folder), checkpoint_path=str(checkpoint),
                                   vocab_path=str(self.vocab_path), eval=True, strict=True, speaker_file_path=str(no_speakers))
-        except (RuntimeError, KeyError, ValueError, FileNotFoundError) as exc:
+        except Exception as exc:  # coqui-tts and torch raise many types here; all mean "this model does not load"
             raise InputError(self.model_path, f"coqui-tts cannot load this model ({str(exc).splitlines()[0][:200]}).",
                              "run `xtts-qa check` on it to see which file is wrong.") from None
         model.to(self.device)
