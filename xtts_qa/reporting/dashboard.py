@@ -69,10 +69,13 @@ def render_dashboard(store: HistoryStore, out_path: str | Path, limit: int = 200
     regressed: list[list[str]] = []
     for record in records:
         for checkpoint in record.checkpoints:
+            grouped: dict[str, list[str]] = {}
             for cp, suite, what in regressions(last.get(checkpoint), record):
                 if cp == checkpoint:
-                    regressed.append([_link(report_of.get(record.run_id), out_dir, record.run_id), escape(record.started_at),
-                                      escape(cp), escape(suite), escape(what)])
+                    grouped.setdefault(suite, []).append(what)
+            for suite, what in grouped.items():
+                regressed.append([_link(report_of.get(record.run_id), out_dir, record.run_id), escape(record.started_at),
+                                  escape(checkpoint), escape(suite), escape("; ".join(what))])
             last[checkpoint] = record
 
     parts = [f"<h1>xtts-qa history</h1><p class=\"muted\">{len(summaries)} runs in {escape(str(store.path))}</p>"]

@@ -12,7 +12,7 @@ from html import escape
 __all__ = ["PALETTE", "bar_chart", "line_chart"]
 
 PALETTE = ("#1f6fb4", "#e0812b", "#3a9d4a", "#c23b3b", "#7b5fb3", "#8c6a4e")
-_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 16, 34, 58
+_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 16, 34, 72
 
 
 def _ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -34,22 +34,36 @@ def _frame(title: str, y_label: str, width: int, height: int, ticks: list[float]
         f'<svg class="plot" data-kind="{kind}" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
         f'<text x="{width / 2:.0f}" y="18" text-anchor="middle" class="plot-title" font-size="14" font-weight="600">{escape(title)}</text>',
-        f'<text transform="translate(14 {(_TOP + height - _BOTTOM) / 2:.0f}) rotate(-90)" text-anchor="middle" font-size="11">{escape(y_label)}</text>',
+        f'<text transform="translate(14 {(_TOP + y_of(ticks[0])) / 2:.0f}) rotate(-90)" text-anchor="middle" font-size="11">{escape(y_label)}</text>',
     ]
     for tick in ticks:
         y = y_of(tick)
         parts.append(f'<line x1="{_LEFT}" x2="{width - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd" stroke-width="1"/>')
         parts.append(f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="10">{_fmt(tick)}</text>')
-    legend_x = _LEFT
-    for i, name in enumerate(series):
-        colour = PALETTE[i % len(PALETTE)]
-        parts.append(f'<rect x="{legend_x}" y="{height - 14}" width="10" height="10" fill="{colour}"/>')
-        parts.append(f'<text x="{legend_x + 14}" y="{height - 5}" font-size="11">{escape(name)}</text>')
-        legend_x += 24 + 7 * len(name)
+    for i, (name, (x, row)) in enumerate(zip(series, _legend_slots(series, width))):
+        y = height - 14 - 16 * (_legend_rows(series, width) - 1 - row)
+        parts.append(f'<rect x="{x}" y="{y}" width="10" height="10" fill="{PALETTE[i % len(PALETTE)]}"/>')
+        parts.append(f'<text x="{x + 14}" y="{y + 9}" font-size="11">{escape(name)}</text>')
     return parts
 
 
-def _scale(series: dict[str, Sequence[float | None]], height: int, floor_zero: bool):
+def _legend_slots(series: Sequence[str], width: int) -> list[tuple[int, int]]:
+    """(x, row) of each legend entry, wrapping onto a new row when the next one would not fit."""
+    slots, x, row = [], _LEFT, 0
+    for name in series:
+        span = 24 + 7 * len(name)
+        if x + span > width - _RIGHT and x > _LEFT:
+            x, row = _LEFT, row + 1
+        slots.append((x, row))
+        x += span
+    return slots
+
+
+def _legend_rows(series: Sequence[str], width: int) -> int:
+    return 1 + max((row for _, row in _legend_slots(series, width)), default=0)
+
+
+def _scale(series: dict[str, Sequence[float | None]], height: int, floor_zero: bool, bottom: int = _BOTTOM):
     values = [v for vs in series.values() for v in vs if v is not None and math.isfinite(v)]
     low = min(values, default=0.0)
     high = max(values, default=1.0)
@@ -57,7 +71,7 @@ def _scale(series: dict[str, Sequence[float | None]], height: int, floor_zero: b
         low = min(low, 0.0)
     ticks = _ticks(low, high if high > low else low + 1.0)
     lo, hi = ticks[0], ticks[-1]
-    plot_h = height - _TOP - _BOTTOM
+    plot_h = height - _TOP - bottom
 
     def y_of(v: float) -> float:
         return _TOP + plot_h * (1 - (v - lo) / (hi - lo))
@@ -69,7 +83,10 @@ def bar_chart(categories: Sequence[str], series: dict[str, Sequence[float | None
               width: int | None = None, height: int = 260) -> str:
     """Grouped bars: one group per category, one bar per series (e.g. candidate and base per sentence)."""
     width = width or max(360, _LEFT + _RIGHT + len(categories) * (10 + 12 * max(1, len(series))))
-    ticks, y_of = _scale(series, height, floor_zero=True)
+    extra = 16 * (_legend_rows(list(series), width) - 1)
+    height += extra
+    axis_y = height - _BOTTOM - extra
+    ticks, y_of = _scale(series, height, floor_zero=True, bottom=_BOTTOM + extra)
     parts = _frame(title, y_label, width, height, ticks, y_of, "bar", list(series))
     group_w = (width - _LEFT - _RIGHT) / max(1, len(categories))
     bar_w = max(2.0, (group_w - 6) / max(1, len(series)))
@@ -87,8 +104,8 @@ def bar_chart(categories: Sequence[str], series: dict[str, Sequence[float | None
                 f'fill="{PALETTE[s % len(PALETTE)]}"><title>{escape(category)} {escape(name)}: {_fmt(value)}</title></rect>'
             )
         label_x = x0 + group_w / 2 - 3
-        parts.append(f'<text x="{label_x:.1f}" y="{height - _BOTTOM + 14}" font-size="10" text-anchor="end" '
-                     f'transform="rotate(-35 {label_x:.1f} {height - _BOTTOM + 14})">{escape(category[:18])}</text>')
+        parts.append(f'<text x="{label_x:.1f}" y="{axis_y + 14}" font-size="10" text-anchor="end" '
+                     f'transform="rotate(-35 {label_x:.1f} {axis_y + 14})">{escape(category[:18])}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -96,7 +113,10 @@ def bar_chart(categories: Sequence[str], series: dict[str, Sequence[float | None
 def line_chart(x_labels: Sequence[str], series: dict[str, Sequence[float | None]], *, title: str, y_label: str = "",
                width: int = 560, height: int = 260) -> str:
     """Lines over an ordered axis (e.g. a metric per run over time), with a dot per point."""
-    ticks, y_of = _scale(series, height, floor_zero=False)
+    extra = 16 * (_legend_rows(list(series), width) - 1)
+    height += extra
+    axis_y = height - _BOTTOM - extra
+    ticks, y_of = _scale(series, height, floor_zero=False, bottom=_BOTTOM + extra)
     parts = _frame(title, y_label, width, height, ticks, y_of, "line", list(series))
     n = len(x_labels)
     step = (width - _LEFT - _RIGHT) / max(1, n - 1) if n > 1 else 0.0
@@ -108,8 +128,8 @@ def line_chart(x_labels: Sequence[str], series: dict[str, Sequence[float | None]
     for i, label in enumerate(x_labels):
         if i % every == 0 or i == n - 1:
             x = x_of(i)
-            parts.append(f'<text x="{x:.1f}" y="{height - _BOTTOM + 14}" font-size="10" text-anchor="end" '
-                         f'transform="rotate(-35 {x:.1f} {height - _BOTTOM + 14})">{escape(label[:16])}</text>')
+            parts.append(f'<text x="{x:.1f}" y="{axis_y + 14}" font-size="10" text-anchor="end" '
+                         f'transform="rotate(-35 {x:.1f} {axis_y + 14})">{escape(label[:16])}</text>')
     for s, (name, values) in enumerate(series.items()):
         colour = PALETTE[s % len(PALETTE)]
         run: list[str] = []
