@@ -8,10 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
-from xtts_qa.errors import UsageError
 from xtts_qa.reporting.compare import compare_records
 from xtts_qa.reporting.dashboard import write_dashboard
 from xtts_qa.reporting.gate import Gate, evaluate_run, parse_gates

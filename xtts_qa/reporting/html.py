@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from html import escape
-from typing import Any
 
 from xtts_qa import __version__
 from xtts_qa.reporting.page import badge, fmt, page, table
