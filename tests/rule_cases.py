@@ -63,7 +63,9 @@ def _mixed(folder: Path, base: Path) -> Path:
 def _duplicate_weight_norm(folder: Path, base: Path) -> Path:
     state = _state(folder)
     key = next(k for k in state if k.endswith("parametrizations.weight.original0"))
-    state[key.replace("parametrizations.weight.original0", "weight_g")] = state[key].clone()
+    stem = key[: -len("parametrizations.weight.original0")]
+    state[stem + "weight_g"] = state[key].clone()  # a merge that mixed old and new weight-norm names
+    state[stem + "weight_v"] = state[stem + "parametrizations.weight.original1"].clone()
     return _save(folder, state)
 
 

@@ -24,7 +24,7 @@ from xtts_qa.safeload import load_json, load_torch, plain
 
 log = logging.getLogger("xtts_qa")
 
-__all__ = ["ROLES", "LoadProblem", "LoadedCheckpoint", "Bundle", "open_bundle", "locate_files", "normalise_keys"]
+__all__ = ["ROLES", "LoadProblem", "LoadedCheckpoint", "Bundle", "open_bundle", "locate_files", "normalise_keys", "strip_dvae_prefix"]
 
 #: role -> default file name in a model folder
 ROLES: dict[str, str] = {
@@ -223,6 +223,15 @@ def normalise_keys(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
         xtts[key] = value
     collisions = {k: v for k, v in sources.items() if len(v) > 1}
     return xtts, dvae, extra, renamed, collisions
+
+
+def strip_dvae_prefix(state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """DVAE tensors with a one-level ``dvae.`` / ``xtts.`` prefix removed, so a prefixed copy is compared by content."""
+    return {
+        (k.split(".", 1)[1] if k.startswith(("dvae.", "xtts.")) else k): v
+        for k, v in state.items()
+        if isinstance(v, torch.Tensor)
+    }
 
 
 def _classify(obj: Any) -> LoadedCheckpoint:

@@ -13,9 +13,11 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 from xtts_qa.architecture import ExpectedArchitecture, expected_architecture
-from xtts_qa.checkpoint import Bundle
+from xtts_qa.checkpoint import Bundle, strip_dvae_prefix
 from xtts_qa.errors import UsageError
+from xtts_qa.pages import PageReleaser
 from xtts_qa.results import Finding, Severity
+from xtts_qa.scan import TensorStat, scan
 
 __all__ = ["INTENTS", "CheckOptions", "Context", "Rule", "registry", "select_rules", "get_rule"]
 
@@ -76,6 +78,40 @@ class Context:
             return self.candidate.text_tokens
         embedding = self.tensors.get("gpt.text_embedding.weight")
         return int(embedding.shape[0]) if embedding is not None and embedding.dim() == 2 else None
+
+    @cached_property
+    def releaser(self) -> PageReleaser:
+        """Drops pages of the memory-mapped checkpoint files once read."""
+        roles = ("model", "dvae")
+        bundles = [b for b in (self.candidate, self.base) if b is not None]
+        return PageReleaser([b.paths[r] for b in bundles for r in roles if r in b.paths and b.paths[r].exists()])
+
+    @cached_property
+    def stats(self) -> dict[str, TensorStat]:
+        """One pass over the candidate's XTTS tensors (and the base's): norms, NaN counts, equality, and
+        difference figures for everything outside gpt.* (the parts a fine-tune must leave untouched)."""
+        return scan(self.tensors, self.base_tensors or None, diff=lambda key: not key.startswith("gpt."), releaser=self.releaser)
+
+    def scan_small(self, tensors: dict[str, Any], base: dict[str, Any] | None = None) -> dict[str, TensorStat]:
+        """:func:`xtts_qa.scan.scan` for other files (dvae.pth, mel_stats.pth), releasing pages the same way."""
+        return scan({k: v for k, v in tensors.items() if hasattr(v, "dtype")}, base, releaser=self.releaser)
+
+    @cached_property
+    def dvae_stats(self) -> dict[str, TensorStat]:
+        """dvae.pth (prefix stripped) scanned against the base's dvae.pth when there is one."""
+        if self.candidate.dvae is None:
+            return {}
+        base = strip_dvae_prefix(self.base.dvae) if self.base is not None and self.base.dvae is not None else None
+        return self.scan_small(strip_dvae_prefix(self.candidate.dvae), base)
+
+    @cached_property
+    def embedded_dvae_stats(self) -> dict[str, TensorStat]:
+        """The dvae.* tensors a trainer checkpoint carries, scanned against the base's dvae.pth."""
+        ckpt = self.candidate.checkpoint
+        if ckpt is None or not ckpt.dvae_tensors:
+            return {}
+        base = strip_dvae_prefix(self.base.dvae) if self.base is not None and self.base.dvae is not None else None
+        return self.scan_small(ckpt.dvae_tensors, base)
 
     @property
     def tensors(self) -> dict[str, Any]:

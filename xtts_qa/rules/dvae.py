@@ -8,7 +8,8 @@ import torch
 
 from xtts_qa.results import Finding, Severity
 from xtts_qa.rules.base import Context, Rule, iter_limited
-from xtts_qa.tensors import compare
+from xtts_qa.checkpoint import strip_dvae_prefix
+from xtts_qa.scan import aggregate
 
 
 class DvaeKeySet(Rule):
@@ -49,15 +50,6 @@ class DvaeKeySet(Rule):
         )
 
 
-def _strip(state: dict[str, object]) -> dict[str, torch.Tensor]:
-    """DVAE tensors with any one-level prefix removed, so a prefixed copy is still compared by content."""
-    out: dict[str, torch.Tensor] = {}
-    for k, v in state.items():
-        if isinstance(v, torch.Tensor):
-            out[k.split(".", 1)[1] if k.startswith(("dvae.", "xtts.")) else k] = v
-    return out
-
-
 class DvaeVsBase(Rule):
     code = "XQ402"
     name = "dvae-differs-from-base"
@@ -70,16 +62,15 @@ class DvaeVsBase(Rule):
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         assert ctx.base is not None and ctx.base.dvae is not None
-        base = _strip(ctx.base.dvae)
+        base_keys = list(strip_dvae_prefix(ctx.base.dvae))
         sources = []
         if ctx.candidate.dvae is not None:
-            sources.append((ctx.candidate.describe("dvae"), _strip(ctx.candidate.dvae)))
-        ckpt = ctx.candidate.checkpoint
-        if ckpt is not None and ckpt.dvae_tensors:
-            sources.append((f"{ctx.candidate.describe('model')} (embedded dvae.*)", ckpt.dvae_tensors))
-        for where, tensors in sources:
-            drift = compare(tensors, base, base.keys())
-            absent = len(base) - drift.compared
+            sources.append((ctx.candidate.describe("dvae"), ctx.dvae_stats))
+        if ctx.embedded_dvae_stats:
+            sources.append((f"{ctx.candidate.describe('model')} (embedded dvae.*)", ctx.embedded_dvae_stats))
+        for where, stats in sources:
+            drift = aggregate(stats, base_keys)
+            absent = len(base_keys) - drift.compared
             if drift.changed or absent:
                 yield self.finding(
                     f"{where}: {drift.changed} of {drift.compared} DVAE tensors differ from the base"

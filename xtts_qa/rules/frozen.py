@@ -6,12 +6,18 @@ from collections.abc import Iterable
 
 from xtts_qa.results import Finding, Severity
 from xtts_qa.rules.base import Context, Rule
-from xtts_qa.tensors import compare, drift_by_component
+from xtts_qa.scan import aggregate
 
 
 def frozen_keys(keys: Iterable[str]) -> list[str]:
     """Keys of the parts a GPT fine-tune must leave untouched."""
     return [k for k in keys if not k.startswith("gpt.")]
+
+
+def component_of(key: str) -> str:
+    """``hifigan_decoder.waveform_decoder``, ``hifigan_decoder.speaker_encoder``, ``mel_stats``, ..."""
+    parts = key.split(".")
+    return ".".join(parts[:2]) if parts[0] == "hifigan_decoder" and len(parts) > 2 else parts[0]
 
 
 class FrozenDrift(Rule):
@@ -25,8 +31,12 @@ class FrozenDrift(Rule):
     fix = "Copy the hifigan_decoder.* tensors (and mel_stats) from the base model into the checkpoint, or re-run the merge with inputs that share this base."
 
     def check(self, ctx: Context) -> Iterable[Finding]:
-        keys = [k for k in frozen_keys(ctx.base_tensors) if k != "mel_stats"]
-        for component, drift in drift_by_component(ctx.tensors, ctx.base_tensors, keys).items():
+        groups: dict[str, list[str]] = {}
+        for key in frozen_keys(ctx.base_tensors):
+            if key != "mel_stats":
+                groups.setdefault(component_of(key), []).append(key)
+        for component, keys in sorted(groups.items()):
+            drift = aggregate(ctx.stats, keys)
             if drift.changed:
                 yield self.finding(
                     f"{component}: {drift.changed} of {drift.compared} tensors differ from the base "
@@ -46,7 +56,7 @@ class MelStatsBuffer(Rule):
     fix = "Point the trainer's mel_norm_file at the base model's mel_stats.pth and copy the base buffer back into this checkpoint."
 
     def check(self, ctx: Context) -> Iterable[Finding]:
-        drift = compare(ctx.tensors, ctx.base_tensors, ["mel_stats"])
+        drift = aggregate(ctx.stats, ["mel_stats"])
         if drift.changed:
             yield self.finding(
                 f"mel_stats differs from the base (max |diff| {drift.max_abs:.3g}, relative L2 {drift.rel_l2:.3g}).",
@@ -66,6 +76,5 @@ class GptUnchanged(Rule):
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         keys = [k for k in ctx.base_tensors if k.startswith("gpt.")]
-        drift = compare(ctx.tensors, ctx.base_tensors, keys)
-        if keys and drift.compared == len(keys) and drift.changed == 0:
+        if keys and all(k in ctx.stats and ctx.stats[k].equal for k in keys):
             yield self.finding(f"all {len(keys)} GPT tensors are identical to the base.", file=ctx.candidate.describe("model"))

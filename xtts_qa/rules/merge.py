@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from xtts_qa.results import Finding, Severity
 from xtts_qa.rules.base import Context, Rule
 from xtts_qa.rules.frozen import frozen_keys
-from xtts_qa.tensors import cosine, tensor_norm
 
 
 #: a merge with mis-summed weights scales every tensor alike; unrelated averaging shrinks them unevenly
@@ -21,13 +20,11 @@ _LINEAGE_COSINE = 0.95
 def gpt_norm_ratios(ctx: Context) -> list[float]:
     """||candidate|| / ||base|| for every float GPT tensor present in both with the same shape."""
     ratios = []
-    for key, b in ctx.base_tensors.items():
-        a = ctx.tensors.get(key)
-        if not key.startswith("gpt.") or a is None or a.shape != b.shape or not b.is_floating_point():
-            continue
-        nb = tensor_norm(b)
-        if nb > 1e-6:
-            ratios.append(tensor_norm(a) / nb)
+    for key in ctx.base_tensors:
+        s = ctx.stats.get(key)
+        if key.startswith("gpt.") and s is not None and s.equal is not None and s.norm is not None and s.base_norm:
+            if s.base_norm > 1e-6:
+                ratios.append(s.norm / s.base_norm)
     return ratios
 
 
@@ -71,10 +68,11 @@ class ForeignLineage(Rule):
     def check(self, ctx: Context) -> Iterable[Finding]:
         cosines = []
         for key in frozen_keys(ctx.base_tensors):
-            b, a = ctx.base_tensors[key], ctx.tensors.get(key)
-            if a is None or a.shape != b.shape or not b.is_floating_point() or b.numel() < 2 or float(b.float().std()) == 0:
-                continue  # constant tensors (fresh LayerNorm weights, zero biases) are alike in every base
-            cosines.append(cosine(a, b))
+            s = ctx.stats.get(key)
+            # constant tensors (fresh LayerNorm weights, zero biases) are alike in every base: no evidence
+            if s is None or s.norm is None or s.equal is None or s.base_constant or s.cosine is None:
+                continue
+            cosines.append(s.cosine)
         if not cosines:
             return
         changed = sum(1 for c in cosines if c < 1.0 - 1e-9)

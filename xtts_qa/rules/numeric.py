@@ -43,12 +43,20 @@ class NonFinite(Rule):
     fix = "Discard this checkpoint and use an earlier one from the run (before the loss became NaN); lower the learning rate or enable gradient clipping."
 
     def check(self, ctx: Context) -> Iterable[Finding]:
+        c = ctx.candidate
+        sources = [(c.describe("model"), ctx.stats), (c.describe("model"), ctx.embedded_dvae_stats), (c.describe("dvae"), ctx.dvae_stats)]
+        if isinstance(c.mel_stats, torch.Tensor):
+            sources.append((c.describe("mel_stats"), ctx.scan_small({"mel_stats": c.mel_stats})))
+        if isinstance(c.speakers, dict):
+            flat = {f"{n}.{k}": v for n, e in c.speakers.items() if isinstance(e, dict) for k, v in e.items()}
+            sources.append((c.describe("speakers"), ctx.scan_small(flat)))
         bad: dict[str, list[str]] = {}
         counts: dict[str, int] = {}
-        for file, key, t in _all_tensors(ctx):
-            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-                bad.setdefault(file, []).append(key)
-                counts[file] = counts.get(file, 0) + int((~torch.isfinite(t)).sum())
+        for file, stats in sources:
+            for key, s in stats.items():
+                if s.nonfinite:
+                    bad.setdefault(file, []).append(key)
+                    counts[file] = counts.get(file, 0) + s.nonfinite
         for file, keys in bad.items():
             yield self.finding(
                 f"{len(keys)} tensors contain {counts[file]} NaN/Inf values: {iter_limited(keys, 4)}",

@@ -8,7 +8,7 @@ import torch
 
 from xtts_qa.results import Finding, Severity
 from xtts_qa.rules.base import Context, Rule, iter_limited
-from xtts_qa.tensors import compare
+from xtts_qa.scan import aggregate
 
 
 class SpeakersSchema(Rule):
@@ -68,7 +68,7 @@ class MelStatsFile(Rule):
             return
         buffer = ctx.tensors.get("mel_stats")
         if buffer is not None:
-            drift = compare({"mel_stats": t}, {"mel_stats": buffer}, ["mel_stats"])
+            drift = aggregate(ctx.scan_small({"mel_stats": t}, {"mel_stats": buffer}), ["mel_stats"])
             if drift.changed:
                 yield self.finding(f"differs from the model's mel_stats buffer (max |diff| {drift.max_abs:.3g}).", file=path, **drift.to_dict())
 
@@ -88,6 +88,6 @@ class MelStatsVsBase(Rule):
         t, b = _mel_stats_file(ctx), ctx.base.mel_stats
         if t is None or not isinstance(b, torch.Tensor):
             return
-        drift = compare({"m": t}, {"m": b}, ["m"])
+        drift = aggregate(ctx.scan_small({"m": t}, {"m": b}), ["m"])
         if drift.changed:
             yield self.finding(f"differs from the base's mel_stats.pth (max |diff| {drift.max_abs:.3g}).", file=ctx.candidate.describe("mel_stats"), **drift.to_dict())

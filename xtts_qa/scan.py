@@ -1,0 +1,160 @@
+"""One pass over every tensor: the figures all tensor rules need, computed once per tensor.
+
+Reading a 1.87 GB checkpoint is the expensive part of a check, so each tensor (and its base counterpart) is read
+here once: its norm, non-finite count, bit-equality with the base, and, for the parts a fine-tune must not touch,
+the size of any difference. Pages are handed back to the kernel after each tensor (:mod:`xtts_qa.pages`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import torch
+
+from xtts_qa.pages import PageReleaser
+
+__all__ = ["TensorStat", "Drift", "scan", "aggregate"]
+
+
+@dataclass(frozen=True)
+class TensorStat:
+    """Figures of one tensor.
+
+    Attributes:
+        norm: L2 norm (float tensors; None otherwise). Non-finite when the tensor holds NaN/Inf.
+        nonfinite: number of NaN/Inf elements.
+        base_norm: L2 norm of the base tensor (float, same key), or None.
+        equal: bit-identical to the base (None when there is no base tensor or the shapes differ).
+        shape_differs: the base tensor exists with another shape.
+        max_abs: largest absolute element difference (0 when equal or not computed).
+        diff_sq: squared L2 norm of the difference.
+        cosine: cosine similarity with the base (1.0 when equal; None when not computed).
+        base_constant: the base tensor holds one value repeated (fresh LayerNorm weights, zero biases); computed
+            for difference keys only.
+    """
+
+    norm: float | None
+    nonfinite: int
+    base_norm: float | None = None
+    equal: bool | None = None
+    shape_differs: bool = False
+    max_abs: float = 0.0
+    diff_sq: float = 0.0
+    cosine: float | None = None
+    base_constant: bool = False
+
+
+def _constant(t: torch.Tensor) -> bool:
+    if t.numel() < 2 or t.is_complex():
+        return True
+    lo, hi = torch.aminmax(t.float() if t.dtype == torch.bool else t)
+    return bool(lo == hi)
+
+
+def _norm(t: torch.Tensor) -> float | None:
+    if not (t.is_floating_point() or t.is_complex()):
+        return None
+    return float(torch.linalg.vector_norm(t.to(torch.complex64) if t.is_complex() else t.float()))
+
+
+def _nonfinite(t: torch.Tensor, norm: float | None) -> int:
+    if norm is None or math.isfinite(norm):
+        return 0  # a finite norm proves every element finite
+    return int((~torch.isfinite(t)).sum())
+
+
+def _diff(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float, float | None]:
+    if a.is_complex() or b.is_complex():
+        a, b = a.real if a.is_complex() else a, b.real if b.is_complex() else b
+    d = a.double() - b.double()
+    max_abs = float(d.abs().max()) if d.numel() else 0.0
+    if max_abs == 0.0:
+        return 0.0, 0.0, 1.0
+    a64, b64 = a.double().flatten(), b.double().flatten()
+    denom = float(torch.linalg.vector_norm(a64) * torch.linalg.vector_norm(b64))
+    cosine = float(a64 @ b64) / denom if denom > 0 else None
+    return max_abs, float(d.pow(2).sum()), cosine
+
+
+def scan(
+    tensors: dict[str, torch.Tensor],
+    base: dict[str, torch.Tensor] | None = None,
+    *,
+    diff: Callable[[str], bool] = lambda key: True,
+    releaser: PageReleaser | None = None,
+) -> dict[str, TensorStat]:
+    """Figures for every tensor; difference figures only for keys where ``diff(key)`` is true."""
+    stats: dict[str, TensorStat] = {}
+    base = base or {}
+    for key, t in tensors.items():
+        norm = _norm(t)
+        stat = TensorStat(norm=norm, nonfinite=_nonfinite(t, norm))
+        b = base.get(key)
+        if b is not None:
+            base_norm = _norm(b)
+            if b.shape != t.shape:
+                stat = TensorStat(norm, stat.nonfinite, base_norm, None, True)
+            elif t.dtype == b.dtype and torch.equal(t, b):
+                stat = TensorStat(norm, stat.nonfinite, base_norm, True, cosine=1.0, base_constant=diff(key) and _constant(b))
+            elif diff(key):
+                max_abs, diff_sq, cosine = _diff(t, b)
+                stat = TensorStat(norm, stat.nonfinite, base_norm, max_abs == 0.0, False, max_abs, diff_sq, cosine, _constant(b))
+            else:
+                stat = TensorStat(norm, stat.nonfinite, base_norm, False)
+            if releaser:
+                releaser.release(b)
+        if releaser:
+            releaser.release(t)
+        stats[key] = stat
+    return stats
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How far a set of tensors moved from the base (aggregated from :class:`TensorStat`).
+
+    Attributes:
+        compared: tensors present on both sides.
+        changed: tensors not bit-identical (a different shape counts as changed).
+        max_abs: the largest absolute element difference.
+        rel_l2: ||candidate - base|| / ||base|| over the compared float tensors.
+        examples: a few changed keys.
+    """
+
+    compared: int
+    changed: int
+    max_abs: float
+    rel_l2: float
+    examples: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        def num(x: float) -> float | str:
+            return x if math.isfinite(x) else str(x)
+
+        return {"compared": self.compared, "changed": self.changed, "max_abs": num(self.max_abs),
+                "rel_l2": num(self.rel_l2), "examples": list(self.examples)}
+
+
+def aggregate(stats: dict[str, TensorStat], keys: Iterable[str]) -> Drift:
+    """Sum the difference figures of ``keys`` (those without a base counterpart are ignored)."""
+    compared = changed = 0
+    max_abs = diff_sq = base_sq = 0.0
+    examples: list[str] = []
+    for key in keys:
+        s = stats.get(key)
+        if s is None or (s.equal is None and not s.shape_differs):
+            continue
+        compared += 1
+        if s.base_norm is not None and math.isfinite(s.base_norm):
+            base_sq += s.base_norm**2
+        if s.equal:
+            continue
+        changed += 1
+        if len(examples) < 5:
+            examples.append(key)
+        max_abs = s.max_abs if not math.isfinite(s.max_abs) else max(max_abs, s.max_abs)
+        diff_sq += s.diff_sq
+    rel = math.sqrt(diff_sq / base_sq) if base_sq > 0 else (0.0 if diff_sq == 0 else math.inf)
+    return Drift(compared, changed, max_abs, rel, tuple(examples))
