@@ -23,7 +23,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 
 def chromium_path() -> str | None:
-    """The Chromium binary, or None (install it with scripts/install-browser.sh).
+    """The Chromium binary, or None (install it with scripts/bootstrap.sh).
 
     Debian's ``/usr/bin/chromium`` is a shell launcher; the real binary beside it is used when present so the
     DevTools pipe descriptors reach the browser untouched.

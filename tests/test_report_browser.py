@@ -1,6 +1,6 @@
 """The HTML report and the dashboard in headless Chromium: no console errors, playable audio, rendered plots.
 
-Chromium comes from Debian (``scripts/install-browser.sh``; the project's bootstrap installs it). Without it
+Chromium comes from Debian (``scripts/bootstrap.sh``; the project's bootstrap installs it). Without it
 these tests skip and say so. Screenshots are written under the test's tmp folder for a human to look at.
 """
 
@@ -15,7 +15,7 @@ from plugin_helpers_browser import AUDIO_PROBE, PLOT_PROBE, Browser, chromium_pa
 from xtts_qa.reporting import HistoryStore, publish, write_dashboard
 
 CHROMIUM = chromium_path()
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed: run scripts/install-browser.sh "
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed: run scripts/bootstrap.sh "
                                                           "(Debian package 'chromium') to run the headless-browser report tests")
 
 
