@@ -57,7 +57,7 @@ class RestorePath(Rule):
     groups = ("trainer",)
     requires = ("model", "config")
     what = "Predicts what the coqui Trainer would do with this file as restore_path: how many layers it restores and whether it finds epoch and step. An error with --intent restore, info otherwise."
-    why = "Passing the inference model.pth as restore_path logs 'Layer missing in the checkpoint', restores 0/1023 layers (the GPT stays random) and then dies on KeyError: 'epoch'."
+    why = "Passing the inference model.pth as restore_path logs 'Layer missing in the checkpoint', restores 0/1023 layers (the GPT stays random) and then dies with a KeyError ('step', which Trainer.restore_model reads first, or 'epoch')."
     fix = "To start a fine-tune from a released or exported model, set restore_path=None and pass xtts_checkpoint, dvae_checkpoint, mel_norm_file and tokenizer_file; use restore_path only for checkpoint_N.pth / best_model.pth of an interrupted run."
 
     def check(self, ctx: Context) -> Iterable[Finding]:
