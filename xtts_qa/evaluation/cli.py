@@ -18,7 +18,8 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("candidate", help="candidate model folder or checkpoint (xtts backend), or the {model} string (command backend)")
     p.add_argument("--base", help="base model to compare with, synthesised with the same suite, seeds and environment")
     p.add_argument("--suite", default="smoke-en", help="suite name (suites/NAME.yaml) or path to a suite YAML (default: smoke-en)")
-    p.add_argument("--backend", choices=("xtts", "command"), default="xtts", help="xtts: coqui-tts model folders; command: a command line that writes a wav")
+    p.add_argument("--backend", choices=("xtts", "command"), default=None,
+                   help="xtts: coqui-tts model folders (default); command: a command line that writes a wav (implied by --command)")
     p.add_argument("--command", default=None, metavar="TEMPLATE",
                    help="command backend template with {text} {out} and optionally {voice} {language} {model} {reference} {seed} "
                         "(default: 'espeak-ng -v {voice} -w {out} {text}')")
@@ -52,7 +53,8 @@ def options_from_args(args: argparse.Namespace) -> object:
     from xtts_qa.evaluation.runner import EvalOptions
     from xtts_qa.evaluation.synth import DEFAULT_COMMAND, SynthOptions
 
-    if args.command and args.backend != "command":
+    backend = args.backend or ("command" if args.command else "xtts")
+    if args.command and backend != "command":
         raise UsageError("--command needs --backend command.")
     synth = SynthOptions()
     overrides = {k: getattr(args, k) for k in ("temperature", "top_k", "top_p", "repetition_penalty", "max_audio_tokens")
@@ -62,7 +64,7 @@ def options_from_args(args: argparse.Namespace) -> object:
         raise UsageError("--asr-workers and --asr-beam-size must be at least 1.")
     out = Path(args.out) if args.out else cache_dir("eval", "runs") / time.strftime("%Y%m%d-%H%M%S")
     return EvalOptions(
-        backend=args.backend, command=args.command or DEFAULT_COMMAND, base_command=args.base_command, device=args.device,
+        backend=backend, command=args.command or DEFAULT_COMMAND, base_command=args.base_command, device=args.device,
         synth=synth, asr=AsrOptions(model=args.asr_model, device=args.device, compute_type=args.asr_compute_type,
                                     beam_size=args.asr_beam_size, workers=args.asr_workers),
         gates=tuple(args.gate), out_dir=out, use_cache=not args.no_cache, limit=args.limit,

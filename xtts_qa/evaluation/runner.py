@@ -287,19 +287,20 @@ def run_eval(candidate: str | Path, base: str | Path | None, suite: str | Path |
                 base_records, more = run.synthesise(base_backend, refs, "base", asr, pool, asr_bar)
                 base_backend.close()
                 futures += more
-            for record, future in zip(cand_records + base_records, futures):
+            # speaker embeddings on this thread while the pool is still transcribing
+            encoder = SpeakerEncoder(resolve_device(options.device))
+            speaker_identity = encoder.identity()
+            every = cand_records + base_records
+            sim_bar = run.progress.bar("speaker similarity", len(every) + len(refs))
+            ref_vectors = {}
+            for name, ref in refs.items():
+                ref_vectors[name] = run.embedding(encoder, ref.digest, ref.path, speaker_identity)
+                sim_bar.update(1)
+            for record in every:
+                record.embedding = run.embedding(encoder, record.digest, record.path, speaker_identity)
+                sim_bar.update(1)
+            for record, future in zip(every, futures):
                 record.transcript = future.result()  # re-raises ASR errors here
-        encoder = SpeakerEncoder(resolve_device(options.device))
-        speaker_identity = encoder.identity()
-        every = cand_records + base_records
-        sim_bar = run.progress.bar("speaker similarity", len(every) + len(refs))
-        ref_vectors = {}
-        for name, ref in refs.items():
-            ref_vectors[name] = run.embedding(encoder, ref.digest, ref.path, speaker_identity)
-            sim_bar.update(1)
-        for record in every:
-            record.embedding = run.embedding(encoder, record.digest, record.path, speaker_identity)
-            sim_bar.update(1)
     finally:
         run.progress.close()
 
