@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import sys
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -141,6 +142,13 @@ class _Run:
         self.counts = {"audio_hits": 0, "audio_misses": 0, "transcript_hits": 0, "transcript_misses": 0}
         self.progress = _Progress(options.progress)
         self._inflight: dict[str, Future[str]] = {}
+        self._lock = threading.Lock()  # counters and timings are updated from the ASR threads too
+
+    def tally(self, counter: str, timing: str | None = None, seconds: float = 0.0) -> None:
+        with self._lock:
+            self.counts[counter] += 1
+            if timing is not None:
+                self.timings[timing] += seconds
 
     # -- synthesis ---------------------------------------------------------------------------------
     def synthesise(self, backend: Any, refs: dict[str, Reference], label: str, asr: Transcriber, pool: ThreadPoolExecutor,
@@ -191,13 +199,12 @@ class _Run:
     def _transcript(self, asr: Transcriber, key: str, path: Path, language: str) -> str:
         cached = self.cache.get_json("text", key)
         if cached is not None:
-            self.counts["transcript_hits"] += 1
+            self.tally("transcript_hits")
             text = str(cached["text"])
         else:
             started = time.perf_counter()
             text = asr.transcribe(path, language)
-            self.timings["asr_s"] += time.perf_counter() - started
-            self.counts["transcript_misses"] += 1
+            self.tally("transcript_misses", "asr_s", time.perf_counter() - started)
             self.cache.put_json("text", key, {"text": text, "language": language})
         return text
 
