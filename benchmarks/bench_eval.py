@@ -18,7 +18,8 @@ resemblyzer), each producing the same figures (WER, similarity to the reference 
 It also times the espeak-ng command backend (fast synthesis, so ASR dominates) naive vs xtts_qa cold, and ASR
 alone with 1 and 2 thread-pool workers.
 
-Usage: python benchmarks/bench_eval.py [--sentences 20] [--max-audio-tokens 40] [--device auto] [--skip-xtts]
+Usage: python benchmarks/bench_eval.py [--sentences 20] [--max-audio-tokens 40] [--device auto] [--size tiny|full]
+                                      [--skip-xtts] [--skip-espeak]
 """
 
 from __future__ import annotations
@@ -161,7 +162,10 @@ def main() -> int:
     parser.add_argument("--sentences", type=int, default=20)
     parser.add_argument("--max-audio-tokens", type=int, default=40)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--size", choices=("tiny", "full"), default="tiny",
+                        help="XTTS model size: tiny (seconds) or the released XTTS-v2 architecture (1.87 GB model.pth, ~12 s per load)")
     parser.add_argument("--skip-xtts", action="store_true")
+    parser.add_argument("--skip-espeak", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     warnings.filterwarnings("ignore")
@@ -170,8 +174,6 @@ def main() -> int:
 
     import torch
 
-    from xtts_qa.cache import cache_dir
-    from xtts_qa.evaluation.asr import AsrOptions, Transcriber
     from xtts_qa.evaluation.runner import EvalOptions
     from xtts_qa.evaluation.synth import SynthOptions, resolve_device
 
@@ -192,6 +194,17 @@ def main() -> int:
     tool("espeak", "espeak", suite_path, replace(base_opts, backend="command", limit=1), warm_cache)
 
     # espeak-ng command backend: synthesis is cheap, ASR and speaker embeddings dominate
+    if not args.skip_espeak:
+        espeak_section(args, suite_path, base_opts, work, device, n)
+    if not args.skip_xtts:
+        xtts_section(args, suite_path, base_opts, work, device, n)
+    print(f"\nscratch files in {work} (safe to delete)")
+    return 0
+
+
+def espeak_section(args: argparse.Namespace, suite_path: Path, base_opts: object, work: Path, device: str, n: int) -> None:
+    from xtts_qa.evaluation.asr import AsrOptions, Transcriber
+
     naive_e = naive("espeak", "espeak", suite_path, "command", args.max_audio_tokens, device, work)
     cold_e, _ = tool("en-us", "en-us+m3", suite_path, replace(base_opts, backend="command", command="espeak-ng -v {model} -w {out} {text}"), work / "cache-espeak")
     report_pair("espeak-ng command backend", n, naive_e, [("xtts_qa cold ", cold_e)])
@@ -206,24 +219,24 @@ def main() -> int:
         took = time.perf_counter() - started
         print(f"  ASR only, {len(wavs)} clips, {workers} worker(s): {took:.1f}s ({len(wavs) / took:.2f} clips/s)")
 
-    if not args.skip_xtts:
-        from xtts_qa.demo.scenarios import Family
 
-        family = Family(cache_dir("bench", "eval-family"))
-        cand = family.folder("finetune-a", family.finetune(1)).folder
-        cand2 = family.folder("finetune-b", family.finetune(2)).folder
-        base = family.base.folder
-        naive_x = naive(str(cand), str(base), suite_path, "xtts", args.max_audio_tokens, device, work)
-        cache = work / "cache-xtts"
-        cold, r1 = tool(str(cand), str(base), suite_path, base_opts, cache)
-        based, r2 = tool(str(cand2), str(base), suite_path, base_opts, cache)
-        warm, r3 = tool(str(cand2), str(base), suite_path, base_opts, cache)
-        report_pair(f"tiny XTTS (cap {args.max_audio_tokens} codes)", n, naive_x,
-                    [("xtts_qa cold ", cold), ("xtts_qa base cached", based), ("xtts_qa warm rerun", warm)])
-        print(f"  verdicts: cold exit {r1.exit_code}, base-cached exit {r2.exit_code}, warm exit {r3.exit_code} "
-              f"(tiny models are gibberish by construction: exit 1 expected); cache after warm run: {r3.provenance['cache']}")
-    print(f"\nscratch files in {work} (safe to delete)")
-    return 0
+def xtts_section(args: argparse.Namespace, suite_path: Path, base_opts: object, work: Path, device: str, n: int) -> None:
+    from xtts_qa.cache import cache_dir
+    from xtts_qa.demo.scenarios import Family
+
+    family = Family(cache_dir("bench", f"eval-family-{args.size}"), args.size)
+    cand = family.folder("finetune-a", family.finetune(1)).folder
+    cand2 = family.folder("finetune-b", family.finetune(2)).folder
+    base = family.base.folder
+    naive_x = naive(str(cand), str(base), suite_path, "xtts", args.max_audio_tokens, device, work)
+    cache = work / "cache-xtts"
+    cold, r1 = tool(str(cand), str(base), suite_path, base_opts, cache)
+    based, r2 = tool(str(cand2), str(base), suite_path, base_opts, cache)
+    warm, r3 = tool(str(cand2), str(base), suite_path, base_opts, cache)
+    report_pair(f"{args.size} XTTS (cap {args.max_audio_tokens} codes)", n, naive_x,
+                [("xtts_qa cold ", cold), ("xtts_qa base cached", based), ("xtts_qa warm rerun", warm)])
+    print(f"  verdicts: cold exit {r1.exit_code}, base-cached exit {r2.exit_code}, warm exit {r3.exit_code} "
+          f"(random weights are gibberish by construction: exit 1 expected); cache after warm run: {r3.provenance['cache']}")
 
 
 if __name__ == "__main__":
