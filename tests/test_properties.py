@@ -5,9 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from pathlib import Path
 
-import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ import torch
 
 log = logging.getLogger("xtts_qa")
 
-__all__ = ["LANGUAGES", "SIZES", "ModelFiles", "model_args_for", "write_vocab", "build_model_folder", "link_or_copy", "save_inference", "save_trainer"]
+__all__ = ["LANGUAGES", "SIZES", "ModelFiles", "model_args_for", "write_vocab", "build_model_folder", "save_inference", "save_trainer"]
 
 #: XTTS-v2's 17 languages, as in its config.json
 LANGUAGES = ["en", "es", "fr", "de", "it", "pt", "pl", "tr", "ru", "nl", "cs", "ar", "zh-cn", "hu", "ko", "ja", "hi"]
@@ -171,17 +169,6 @@ def save_trainer(state: dict[str, torch.Tensor], dvae: dict[str, torch.Tensor] |
     blob["model_loss"] = {"train_loss": 1.23}
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(blob, path)
-
-
-def link_or_copy(src: Path, dst: Path) -> None:
-    """Hard-link an unchanged file (saves disk in model families), falling back to a copy."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if dst.exists():
-        dst.unlink()
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
 
 
 def build_model_folder(folder: Path, size: str = "tiny", seed: int = 0) -> ModelFiles:

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
+from xtts_qa.cache import link_or_copy
 from xtts_qa.demo.factory import (
     ModelFiles,
     build_dvae,
     build_model_folder,
-    link_or_copy,
     save_inference,
     save_trainer,
     trainer_mel_tensors,

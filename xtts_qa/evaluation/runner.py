@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
 import sys
 import threading
 import time
@@ -23,6 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from xtts_qa.cache import link_or_copy
 from xtts_qa.errors import UsageError
 from xtts_qa.evaluation.asr import AsrOptions, Transcriber
 from xtts_qa.evaluation.audio import wav_bytes
@@ -250,15 +249,7 @@ def _publish(path: Path, out_dir: Path | None, relative: str) -> str:
     """The path reported for a clip: a hard link (or copy) under ``out_dir``, else the cache file."""
     if out_dir is None:
         return str(path)
-    target = out_dir / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        target.unlink()
-    try:
-        os.link(path, target)
-    except OSError:
-        shutil.copyfile(path, target)
-    return str(target)
+    return str(link_or_copy(path, out_dir / relative))
 
 
 def run_eval(candidate: str | Path, base: str | Path | None, suite: str | Path | Suite, options: EvalOptions | None = None) -> EvalReport:
