@@ -11,6 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from xtts_qa.cache import cache_dir
+from xtts_qa.demo.scenarios import SCENARIOS, Family, Scenario
 from xtts_qa.engine import check
 from xtts_qa.render import render_check
 from xtts_qa.results import CheckReport, Severity
@@ -24,10 +25,11 @@ __all__ = ["register", "run_structural_demo"]
 _SHOWCASE = ("sequential-broken-dvae", "merge-cross-base")
 
 
-def run_structural_demo(root: Path, size: str = "tiny", names: list[str] | None = None) -> tuple[list[tuple[object, CheckReport, bool]], object]:
-    """Build the family under ``root`` and check every scenario. Returns (scenario, report, as_catalogued) rows."""
-    from xtts_qa.demo.scenarios import SCENARIOS, Family
+Row = tuple[Scenario, CheckReport, bool]
 
+
+def run_structural_demo(root: Path, size: str = "tiny", names: list[str] | None = None) -> tuple[list[Row], Family]:
+    """Build the family under ``root`` and check every scenario. Returns (scenario, report, as_catalogued) rows."""
     started = time.perf_counter()
     family = Family(root, size)
     log.info("base model ready in %s (%.1fs)", family.base.folder, time.perf_counter() - started)
@@ -45,13 +47,13 @@ def run_structural_demo(root: Path, size: str = "tiny", names: list[str] | None 
     return rows, family
 
 
-def _table(rows: list[tuple[object, CheckReport, bool]]) -> str:
+def _table(rows: list[Row]) -> str:
     out = [f"{'scenario':28} {'exit':>4}  {'loads':5}  {'errors found':34} story"]
     for s, report, ok in rows:
         errors = sorted({f.code for f in report.findings if f.severity is Severity.ERROR}) or ["-"]
         loads = {True: "yes", False: "no", None: "?"}[report.loads_in_coqui]
         mark = "" if ok else "  << NOT AS CATALOGUED"
-        out.append(f"{s.name:28} {report.exit_code:>4}  {loads:5}  {','.join(errors):34} {s.story}{mark}")  # type: ignore[attr-defined]
+        out.append(f"{s.name:28} {report.exit_code:>4}  {loads:5}  {','.join(errors):34} {s.story}{mark}")
     return "\n".join(out)
 
 
@@ -61,18 +63,55 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"Structural check of {len(rows)} catalogued situations ({args.size} XTTS-v2 models in {root})\n")
     print(_table(rows))
     for s, report, _ in rows:
-        if s.name in _SHOWCASE:  # type: ignore[attr-defined]
+        if s.name in _SHOWCASE:
             print("\n" + "-" * 100)
-            print(f"{s.name}: {s.story}\n")  # type: ignore[attr-defined]
+            print(f"{s.name}: {s.story}\n")
             print(render_check(report, colour=sys.stdout.isatty()))
-    bad = [s.name for s, _, ok in rows if not ok]  # type: ignore[attr-defined]
+    bad = [s.name for s, _, ok in rows if not ok]
     print("\n" + ("every scenario behaved as catalogued." if not bad else f"NOT as catalogued: {', '.join(bad)}"))
     code = 0 if not bad else 1
     if not args.no_eval:
-        from xtts_qa.demo import evaluation_demo
-
         code = max(code, evaluation_demo(root, args))
     return code
+
+
+def evaluation_demo(root: Path, args: argparse.Namespace) -> int:
+    """The short listening evaluation the demo runs after the structural checks (see the evaluation issue).
+
+    Two evaluations on the first sentences of the ``smoke-en`` suite: espeak-ng (command backend) against itself,
+    which must pass, and a tiny XTTS model against its base, which must fail the absolute floors because random
+    weights speak gibberish. Returns 0 when both behave so, else 1.
+    """
+    from dataclasses import replace
+
+    from xtts_qa.evaluation.runner import EvalOptions, run_eval
+    from xtts_qa.evaluation.synth import SynthOptions
+
+    print("\n" + "-" * 100)
+    print("Listening evaluation (suite smoke-en, faster-whisper tiny.en, resemblyzer)\n")
+    quick = EvalOptions(progress=False, limit=3)
+    runs = [("espeak-ng vs itself (command backend)", "espeak-ng", "espeak-ng", replace(quick, backend="command"), True)]
+    if args.size == "tiny":
+        candidate = root / "sequential-broken-dvae"
+        candidate = candidate if (candidate / "model.pth").is_file() else root / "base"
+        xtts = replace(quick, limit=2, synth=SynthOptions(max_audio_tokens=40))
+        runs.append((f"tiny XTTS {candidate.name} vs base (random weights)", str(candidate), str(root / "base"), xtts, False))
+    else:
+        print("(the XTTS part runs only with --size tiny: full-size models take minutes per sentence on a CPU)")
+    as_expected = True
+    for title, cand, base, options, should_pass in runs:
+        report = run_eval(cand, base, "smoke-en", replace(options, out_dir=root / "eval" / ("espeak" if should_pass else "xtts")))
+        m = report.metrics
+        failed = ", ".join(g.expr for g in report.failed_gates) or "none"
+        ok = report.passed == should_pass
+        as_expected &= ok
+        print(f"{title}: {'PASSED' if report.passed else 'FAILED'} ({'as expected' if ok else 'NOT as expected'})")
+        print(f"    wer {m.wer:.2f}  hallucinations {m.hallucination_rate:.0%}  similarity to reference "
+              f"{m.similarity_ref or 0:.2f}  rtf {m.rtf:.2f}  gates failed: {failed}")
+        worst = max(report.sentences, key=lambda s: s.wer)
+        print(f"    worst sentence: {worst.text!r} heard as {worst.transcript or '(nothing)'!r} [{', '.join(worst.flags) or 'no flags'}]")
+    print(f"\naudio and reports under {root / 'eval'}")
+    return 0 if as_expected else 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
