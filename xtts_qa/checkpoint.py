@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from xtts_qa.errors import InputError
-from xtts_qa.safeload import load_json, load_torch, plain
+from xtts_qa.safeload import PickledConfig, load_json, load_torch, plain
 
 log = logging.getLogger("xtts_qa")
 
@@ -255,7 +255,8 @@ def _classify(obj: Any) -> LoadedCheckpoint:
         layout = "bare"
     else:
         layout = "inference"
-    embedded = plain(top.get("config")) if isinstance(top.get("config"), (dict,)) or hasattr(top.get("config"), "fields") else None
+    config = top.get("config")
+    embedded = plain(config) if isinstance(config, (dict, PickledConfig)) else None
     summary = {k: _summarise(v) for k, v in top.items() if k != "config"}
     return LoadedCheckpoint(
         layout=layout,

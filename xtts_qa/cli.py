@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", help="model folder (model.pth, config.json, vocab.json, ...) or a trainer checkpoint file")
     add_rule_options(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("-v", "--verbose", action="store_true", help="show why each finding matters, notes and skipped rules")
+    p.add_argument("-v", "--verbose", action="store_true", help="also show notes in full and the skipped rules")
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("rules", help="list the rules")

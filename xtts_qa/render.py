@@ -22,7 +22,8 @@ def _wrap(text: str, indent: str) -> str:
 
 
 def render_check(report: CheckReport, *, colour: bool = False, verbose: bool = False) -> str:
-    """A readable report: header, findings grouped by severity (each with its fix), then a summary line."""
+    """A readable report: header, findings grouped by severity (each with why it matters and its fix; notes in
+    full only with ``verbose``), then a summary line."""
     lines = [f"xtts-qa check {report.target}" + (f"  (base: {report.base})" if report.base else "")]
     intent = report.provenance.get("intent", "inference")
     loads = {True: "yes", False: "no", None: "unknown"}[report.loads_in_coqui]
@@ -40,9 +41,8 @@ def render_check(report: CheckReport, *, colour: bool = False, verbose: bool = F
             lines.append(_wrap(f"{f.code} {f.name}: {f.message}", "  "))
             if f.file and f.file not in f.message:
                 lines.append(f"      file: {f.file}")
-            if verbose:
-                lines.append(_wrap(f"why: {f.why}", "      "))
             if verbose or severity is not Severity.INFO:
+                lines.append(_wrap(f"why: {f.why}", "      "))
                 lines.append(_wrap(f"fix: {f.fix}", "      "))
     skipped = [r for r in report.results if r.status is Status.SKIPPED]
     if verbose and skipped:
