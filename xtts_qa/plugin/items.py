@@ -240,13 +240,17 @@ def _summary_of(report: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in report.items() if k != "sentences"}
 
 
-class SentenceItem(_XttsItem):
-    """One suite sentence synthesised by one checkpoint, transcribed and scored."""
+class _EvalItem(_XttsItem):
+    """An ``eval``-marked item; all of one checkpoint's eval items share an xdist group (one model load)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.add_marker(pytest.mark.eval)
         _group(self, self.parent.parent.name)  # type: ignore[union-attr]
+
+
+class SentenceItem(_EvalItem):
+    """One suite sentence synthesised by one checkpoint, transcribed and scored."""
 
     def runtest(self) -> None:
         suite: SuiteCollector = self.parent  # type: ignore[assignment]
@@ -273,13 +277,8 @@ class SentenceItem(_XttsItem):
         return suite.target.path, None, f"{suite.target.label}: {suite.spec.name} sentence {self.name}"
 
 
-class GatesItem(_XttsItem):
+class GatesItem(_EvalItem):
     """The suite's release gates (mean WER vs base, similarity, hallucination rate), with per-run overrides."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.add_marker(pytest.mark.eval)
-        _group(self, self.parent.parent.name)  # type: ignore[union-attr]
 
     def runtest(self) -> None:
         from xtts_qa.reporting import EvalEntry, RunRecord, evaluate_run, parse_gates
