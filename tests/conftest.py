@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 
-# Generated models, architectures and audio go to a per-session cache outside the repo, never into it.
+# Generated models, architectures and audio go to a per-session cache outside the repo, never into it;
+# a cache this session made is removed at its end (a user's own XTTS_QA_CACHE is left alone).
+_OWN_CACHE: str | None = None
 if "XTTS_QA_CACHE" not in os.environ:
-    os.environ["XTTS_QA_CACHE"] = tempfile.mkdtemp(prefix="xtts_qa_test_cache_")
+    _OWN_CACHE = os.environ["XTTS_QA_CACHE"] = tempfile.mkdtemp(prefix="xtts_qa_test_cache_")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _OWN_CACHE:
+        shutil.rmtree(_OWN_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
