@@ -16,7 +16,7 @@ from xtts_qa.rules.keys import load_verdict
 
 log = logging.getLogger("xtts_qa")
 
-__all__ = ["check", "run_rules", "versions"]
+__all__ = ["check", "report_for", "run_rules", "versions"]
 
 
 def versions() -> dict[str, str]:
@@ -49,8 +49,13 @@ def run_rule(rule: type[Rule], ctx: Context) -> RuleResult:
 
 def run_rules(candidate: Bundle, base: Bundle | None, options: CheckOptions, started: float | None = None) -> CheckReport:
     """Run the rules ``options`` select over already-opened bundles."""
+    return report_for(Context(candidate, base, options), started)
+
+
+def report_for(ctx: Context, started: float | None = None) -> CheckReport:
+    """Run the selected rules on an existing context (its tensor scan is reused, not repeated)."""
     started = time.perf_counter() if started is None else started
-    ctx = Context(candidate, base, options)
+    candidate, base, options = ctx.candidate, ctx.base, ctx.options
     results = tuple(run_rule(rule, ctx) for rule in select_rules(options.select, options.ignore))
     verdict, reasons = load_verdict(ctx)
     files = {role: str(p) for role, p in candidate.paths.items() if p.exists()}

@@ -50,10 +50,10 @@ class CheckpointHandle:
 
     def check(self) -> CheckReport:
         """Every selected rule's verdict, as ``xtts-qa check`` gives it (computed once per session)."""
-        from xtts_qa.engine import run_rules
+        from xtts_qa.engine import report_for
 
-        ctx = self._state.context(self.label)
-        outcome = self._state.evaluation(self.label, "__check__", lambda: run_rules(ctx.candidate, ctx.base, self._state.options))
+        ctx = self._state.context(self.label)  # the session's context: the rule items' tensor scan is reused
+        outcome = self._state.evaluation(self.label, "__check__", lambda: report_for(ctx))
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome  # type: ignore[no-any-return]
