@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from xtts_qa.cache import cache_dir
+from xtts_qa.cache import atomic_write_bytes, cache_dir
 
 log = logging.getLogger("xtts_qa")
 
@@ -164,7 +164,5 @@ def expected_architecture(model_args: dict[str, Any], text_tokens: int | None, s
             log.warning("ignoring unreadable architecture cache %s", path)
     log.info("building expected architecture with coqui-tts (cached in %s)", path)
     arch = _build(model_args, text_tokens, sample_rate)
-    tmp = path.with_suffix(f".{id(arch)}.tmp")
-    tmp.write_text(json.dumps(_to_json(arch)))
-    tmp.replace(path)  # atomic: concurrent checks never read a half-written file
+    atomic_write_bytes(path, json.dumps(_to_json(arch)).encode())  # concurrent checks never read half a file
     return arch

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import tempfile
+import threading
 from pathlib import Path
+
+_CHUNK = 1 << 22
+_memo_lock = threading.Lock()
+_memo: dict[tuple[str, int, int], str] = {}
 
 
 def cache_dir(*parts: str) -> Path:
@@ -32,3 +39,46 @@ def link_or_copy(src: Path, dst: Path) -> Path:
     except OSError:
         shutil.copyfile(src, dst)
     return dst
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and :func:`os.replace` (readers never see half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def file_digest(path: str | Path) -> str:
+    """blake2b of a file's content, streamed; memoised by (path, size, mtime_ns) in memory and on disk.
+
+    The one content hash of checkpoints, references and programs: evaluation cache keys and report provenance
+    both use it, so a 1.87 GB model.pth is read once.
+
+    A file rewritten in place changes its size or mtime, so the memo never returns a stale digest.
+    """
+    path = Path(path).resolve()
+    stat = path.stat()
+    memo_key = (str(path), stat.st_size, stat.st_mtime_ns)
+    with _memo_lock:
+        if memo_key in _memo:
+            return _memo[memo_key]
+    name = hashlib.blake2b(repr(memo_key).encode(), digest_size=16).hexdigest()
+    disk = cache_dir("digests") / f"{name}.txt"
+    if disk.is_file():
+        digest = disk.read_text().strip()
+    else:
+        h = hashlib.blake2b(digest_size=16)
+        with open(path, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                h.update(chunk)
+        digest = h.hexdigest()
+        atomic_write_bytes(disk, digest.encode())
+    with _memo_lock:
+        _memo[memo_key] = digest
+    return digest

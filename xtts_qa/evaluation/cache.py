@@ -12,66 +12,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
-from xtts_qa.cache import cache_dir
+from xtts_qa.cache import atomic_write_bytes, cache_dir, file_digest  # noqa: F401 (re-exported)
 
 log = logging.getLogger("xtts_qa")
 
 __all__ = ["EvalCache", "file_digest", "key_of", "atomic_write_bytes"]
 
-_CHUNK = 1 << 22
-_memo_lock = threading.Lock()
-_memo: dict[tuple[str, int, int], str] = {}
 
 
 def key_of(*parts: Any) -> str:
     """A stable hash of JSON-serialisable parts (dict order does not matter)."""
     blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and :func:`os.replace` (readers never see half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def file_digest(path: str | Path) -> str:
-    """blake2b of a file's content, streamed; memoised by (path, size, mtime_ns) in memory and on disk.
-
-    A file rewritten in place changes its size or mtime, so the memo never returns a stale digest.
-    """
-    path = Path(path).resolve()
-    stat = path.stat()
-    memo_key = (str(path), stat.st_size, stat.st_mtime_ns)
-    with _memo_lock:
-        if memo_key in _memo:
-            return _memo[memo_key]
-    disk = cache_dir("eval", "digests") / f"{key_of(*memo_key)}.txt"
-    if disk.is_file():
-        digest = disk.read_text().strip()
-    else:
-        h = hashlib.blake2b(digest_size=16)
-        with open(path, "rb") as fh:
-            while chunk := fh.read(_CHUNK):
-                h.update(chunk)
-        digest = h.hexdigest()
-        atomic_write_bytes(disk, digest.encode())
-    with _memo_lock:
-        _memo[memo_key] = digest
-    return digest
 
 
 class EvalCache:
