@@ -7,6 +7,7 @@ import json
 import math
 
 import torch
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -121,3 +122,13 @@ def test_malformed_files_never_crash(tmp_path_factory, blob: bytes, flips) -> No
     assert report.exit_code in (1, 2)
     assert not [r for r in report.results if r.skip_reason.startswith("internal error")]
     assert isinstance(report.to_dict(), dict)
+
+
+@pytest.mark.parametrize("key", ["gpt.text_embedding.weight", "gpt.text_head.weight", "gpt.text_head.bias",
+                                 "gpt.mel_embedding.weight", "gpt.mel_head.weight", "gpt.conditioning_perceiver.latents"])
+def test_scalar_where_a_matrix_belongs(base_bundle, key: str) -> None:
+    """Regression (found by hypothesis): rules that read row counts must not crash on a 0-d tensor."""
+    candidate = _with_tensors(base_bundle, {**base_bundle.checkpoint.tensors, key: torch.tensor(1.0)})
+    report = run_rules(candidate, base_bundle, CheckOptions())
+    assert not [r for r in report.results if r.skip_reason.startswith("internal error")]
+    assert "XQ103" in report.codes() and report.loads_in_coqui is False

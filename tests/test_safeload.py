@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import random
 import shutil
 import zipfile
 from pathlib import Path
@@ -30,8 +31,8 @@ class _Payload:
     ("content", "expect"),
     [
         (b"", "empty"),
-        (os.urandom(4096), "not a PyTorch checkpoint"),
-        (b"PK\x03\x04" + os.urandom(100), "truncated or corrupt zip"),
+        (random.Random(0).randbytes(4096), "cannot be read as a PyTorch checkpoint"),
+        (b"PK\x03\x04" + random.Random(1).randbytes(100), "truncated or corrupt zip"),
     ],
     ids=["empty", "random-bytes", "broken-zip-header"],
 )
@@ -114,7 +115,7 @@ def test_bad_json(tmp_path: Path, text: str, expect: str) -> None:
 def test_broken_support_files_do_not_stop_the_report(family, tmp_path: Path) -> None:
     fam, targets = family
     folder = shutil.copytree(targets["finetune"], tmp_path / "m")
-    for name, data in {"vocab.json": b"[1, 2", "speakers_xtts.pth": os.urandom(64), "dvae.pth": b""}.items():
+    for name, data in {"vocab.json": b"[1, 2", "speakers_xtts.pth": random.Random(2).randbytes(64), "dvae.pth": b""}.items():
         (folder / name).unlink()
         (folder / name).write_bytes(data)
     report = check(folder, fam.base.folder)

@@ -112,7 +112,7 @@ def load_torch(path: str | Path, *, mmap: bool = True) -> Any:
                 "re-save the checkpoint as a plain state dict (torch.save({'model': model.state_dict()}, ...)) "
                 "from code you trust.",
             ) from None
-        raise InputError(path, f"is not a PyTorch checkpoint ({_first_line(text)}).", "check that this is the right file.") from None
+        raise InputError(path, f"cannot be read as a PyTorch checkpoint ({_first_line(text)}).", "check that this is the right file.") from None
     except Exception as exc:  # noqa: BLE001 - on garbage the unpickler raises anything (struct.error, IndexError, ...)
         text = _first_line(str(exc))
         if "central directory" in text or "zip archive" in text or "PytorchStreamReader" in text:

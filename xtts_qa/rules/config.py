@@ -37,7 +37,7 @@ class AudioTokens(Rule):
         want = _arg(ctx, "gpt_num_audio_tokens")
         for key in ("gpt.mel_embedding.weight", "gpt.mel_head.weight"):
             t = ctx.tensors.get(key)
-            if t is not None and want is not None and t.shape[0] != want:
+            if t is not None and want is not None and t.dim() >= 1 and t.shape[0] != want:
                 hint = " (XTTS v1 defaults in config.json)" if want == 8194 else ""
                 yield self.finding(
                     f"config.json says gpt_num_audio_tokens={want}{hint}, but {key} has {t.shape[0]} rows.",
