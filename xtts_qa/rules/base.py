@@ -173,6 +173,8 @@ class Rule:
     what: ClassVar[str] = ""
     why: ClassVar[str] = ""
     fix: ClassVar[str] = ""
+    #: name of the safe repair action that fixes this rule's findings (``xtts-qa repair``), None when there is none
+    repair: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
