@@ -1,6 +1,7 @@
 """``xtts-qa eval``: synthesise a suite with a candidate (and its base), score it and apply the gates.
 
-Exit codes: 0 every gate passed, 1 a gate failed, 2 the evaluation cannot run (bad option, unusable input).
+Exit codes: 0 no gate failed (inconclusive and not-applicable gates do not fail a run), 1 a gate failed (or, with
+``--strict``, was inconclusive), 2 the evaluation cannot run (bad option, unusable input).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ def _add_options(p: argparse.ArgumentParser) -> None:
                         "(default: 'espeak-ng -v {voice} -w {out} {text}')")
     p.add_argument("--base-command", default=None, metavar="TEMPLATE", help="template for the base (default: --command)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present, else CPU), cpu or cuda")
-    p.add_argument("--asr-model", default=None, help="faster-whisper model name (local cache only) or CTranslate2 folder (default: bundled tiny.en)")
+    p.add_argument("--asr-model", default=None,
+                   help="bundled 'base' (multilingual, the default) or 'tiny.en', a faster-whisper model name (local cache only), "
+                        "or a CTranslate2 folder")
     p.add_argument("--asr-compute-type", default="default", help="CTranslate2 compute type (default: int8 on CPU, float16 on CUDA)")
     p.add_argument("--asr-beam-size", type=int, default=5)
     p.add_argument("--asr-workers", type=int, default=2, help="clips transcribed at once")
@@ -39,7 +42,12 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, help="only the first N sentences")
     p.add_argument("--no-cache", action="store_true", help="synthesise and transcribe everything again")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--out", default=None, metavar="DIR", help="write audio and report.json here (default: a run folder in the xtts_qa cache)")
+    p.add_argument("--strict", action="store_true", help="an inconclusive gate (interval straddles the threshold) fails the run")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="write audio, report.json, summary.json, sentences.jsonl and report.html here (default: a run folder in the xtts_qa cache)")
+    p.add_argument("--history", default=None, metavar="FILE",
+                   help="SQLite run history to append to (default: history.sqlite next to the --out folder; 'off' to disable)")
+    p.add_argument("--label", default="", help="a free label stored with the run (CI job, branch)")
     p.add_argument("-v", "--verbose", action="store_true", help="show text and transcript of every sentence")
 
 
@@ -67,7 +75,7 @@ def options_from_args(args: argparse.Namespace) -> object:
         backend=backend, command=args.command or DEFAULT_COMMAND, base_command=args.base_command, device=args.device,
         synth=synth, asr=AsrOptions(model=args.asr_model, device=args.device, compute_type=args.asr_compute_type,
                                     beam_size=args.asr_beam_size, workers=args.asr_workers),
-        gates=tuple(args.gate), out_dir=out, use_cache=not args.no_cache, limit=args.limit,
+        gates=tuple(args.gate), out_dir=out, use_cache=not args.no_cache, limit=args.limit, strict=args.strict,
     )
 
 
@@ -75,7 +83,16 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from xtts_qa.evaluation.render import render_eval
     from xtts_qa.evaluation.runner import run_eval
 
-    report = run_eval(args.candidate, args.base, args.suite, options_from_args(args))  # type: ignore[arg-type]
+    from xtts_qa.evaluation.filing import file_eval_run
+    from xtts_qa.reporting.record import utc_now
+
+    started = utc_now()
+    options = options_from_args(args)
+    report = run_eval(args.candidate, args.base, args.suite, options)  # type: ignore[arg-type]
+    out = options.out_dir  # type: ignore[attr-defined]
+    history = None if str(args.history or "").lower() in ("off", "none", "no", "0") and args.history else \
+        Path(args.history) if args.history else out.parent / "history.sqlite"
+    file_eval_run(report, out, history, started_at=started, label=args.label)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:

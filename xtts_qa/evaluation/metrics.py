@@ -3,7 +3,10 @@
 Word and character error rates come from jiwer's alignment (``process_words`` / ``process_characters``); the
 raw edit counts are kept so that corpus rates are computed from summed counts, not averaged ratios. Signal
 checks look at the waveform alone (plus the text length): the 602-code generation cap, runaway or truncated
-output, long leading/trailing silence, clipping, non-finite samples and noise-like spectra.
+output, long pauses, clipping, loudness, non-finite samples and noise. :func:`clip_flags` turns those figures
+(plus the transcript's WER, Whisper's language identification and the base model's clip of the same sentence)
+into the flags of :data:`xtts_qa.evaluation.registry.FLAGS`. Every threshold in :class:`SignalLimits` says where
+it comes from.
 """
 
 from __future__ import annotations
@@ -15,14 +18,12 @@ import jiwer
 import numpy as np
 
 from xtts_qa.evaluation.normalize import CHARACTER_LANGUAGES, Normaliser, base_language
+from xtts_qa.evaluation.registry import GARBLED_WER, REGRESSION_WER
 
 __all__ = [
-    "EditCounts", "TextScore", "score_text", "SignalStats", "SignalLimits", "signal_stats", "signal_flags",
-    "expected_seconds", "HALLUCINATION_WER",
+    "EditCounts", "TextScore", "score_text", "SignalStats", "SignalLimits", "signal_stats", "clip_flags",
+    "expected_seconds", "GARBLED_WER", "LanguageId",
 ]
-
-#: a sentence whose WER exceeds this counts as a hallucination (wrong words, loops, babble)
-HALLUCINATION_WER = 0.5
 
 
 @dataclass(frozen=True)
@@ -121,10 +122,15 @@ class SignalStats:
         rms: root mean square of the finite samples.
         nonfinite: number of NaN/Inf samples.
         clipped_share: share of samples at or beyond +-0.999.
-        leading_silence_s: silence before the first frame above the floor.
-        trailing_silence_s: silence after the last frame above the floor.
-        active_s: seconds of frames above the floor.
-        flatness: median spectral flatness of the frames above the floor (0 tonal ... ~0.56 white noise).
+        leading_silence_s: quiet before the first speech frame.
+        trailing_silence_s: quiet after the last speech frame.
+        active_s: seconds of speech frames.
+        span_s: seconds from the first to the last speech frame.
+        longest_pause_s: longest quiet stretch between the first and the last speech frame.
+        flatness: median spectral flatness of the speech frames (0 tonal ... ~0.56 white noise).
+        snr_db: speech-band level range (95th minus 10th percentile of 20 ms frame levels above 150 Hz): how far
+            the speech stands above the background.
+        loudness: integrated loudness in LUFS (ITU-R BS.1770-4 via pyloudnorm); NaN when too short to measure.
     """
 
     seconds: float
@@ -135,39 +141,69 @@ class SignalStats:
     leading_silence_s: float
     trailing_silence_s: float
     active_s: float
-    flatness: float
+    span_s: float = 0.0
+    longest_pause_s: float = 0.0
+    flatness: float = 0.0
+    snr_db: float = 0.0
+    loudness: float = float("nan")
 
-    def to_dict(self) -> dict[str, float]:
-        return {k: round(float(v), 5) for k, v in asdict(self).items()}
+    def to_dict(self) -> dict[str, float | None]:
+        return {k: (round(float(v), 5) if np.isfinite(v) else None) for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SignalStats:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        """Rebuild from :meth:`to_dict` (raises KeyError for figures written by an older version)."""
+        return cls(**{k: float("nan") if data[k] is None else data[k] for k in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
 class SignalLimits:
-    """Thresholds that turn :class:`SignalStats` into flags.
+    """Thresholds that turn :class:`SignalStats` into flags, each derived from what a listener hears or from
+    figures measured on clean espeak-ng speech and on noise (tests/test_eval_signals.py builds both).
 
     Attributes:
-        silence_rms: below this RMS the clip is silent.
-        edge_silence_s: leading or trailing silence longer than this is flagged.
-        clipped_share: more clipped samples than this share is flagged.
-        noise_flatness: median spectral flatness above this is noise-like (speech sits around 0.01-0.2).
-        runaway_ratio: duration above this multiple of the expected duration (and above ``runaway_min_s``) is runaway.
-        runaway_min_s: short inputs often take 3 s or more; never call anything shorter runaway.
-        truncated_ratio: duration below this share of the expected duration is truncated.
+        silence_rms: below this RMS (-70 dBFS) nothing is audible at any normal playback volume.
+        quiet_db: a frame more than this below the clip's loud frames (95th percentile) counts as a pause.
+        long_pause_s: a gap inside a sentence longer than 1 s is heard as a broken sentence (commas and full
+            stops are 0.2-0.6 s in read speech).
+        edge_silence_s: leading or trailing silence longer than this is a noticeable dead start/end.
+        clipped_share: more samples at full scale than 0.1 % is audible distortion.
+        noise_snr_db: speech-band level range below 15 dB: measured on espeak-ng speech, white/pink noise at a true
+            SNR of 5 dB gives 11.5-13 dB, at 10 dB 16-17.5 dB, pure noise 1-7 dB, clean speech over 60 dB. At 5 dB
+            SNR a listener hears speech in heavy noise; 10 dB is noisy but clear.
+        noise_flatness: median spectral flatness above this is white-noise-like (speech sits around 0.001-0.2).
+        too_quiet_lufs: integrated loudness below -40 LUFS is barely audible (speech is mastered at -16 to -23 LUFS;
+            espeak-ng gives -21).
+        quieter_than_base_lu: 10 LU quieter is perceived as half as loud: a listener notices.
+        short_ratio: a clip whose speech span is under half the text's expected duration lost words.
+        long_ratio, long_min_s: more than 2.5x the text's expected duration (and over 4 s: one-word inputs often
+            take 3 s) is runaway or looping.
+        base_short_ratio: under 0.7x the base's span of the same sentence is cut short (with deletions) or too
+            fast (without); between two XTTS samples of one sentence durations vary by about +-20 %.
+        base_long_ratio, base_long_extra_s: over 1.6x the base's span and 2 s longer is too long/looping.
         cap_seconds: XTTS stops at 602 audio codes, about 27.9 s; output this long hit the cap.
+        wrong_language_p: Whisper gives the sentence's own language a probability under this while another
+            language is over ``other_language_p``.
     """
 
     silence_rms: float = 3e-4
+    quiet_db: float = 30.0
+    long_pause_s: float = 1.0
     edge_silence_s: float = 1.5
     clipped_share: float = 1e-3
+    noise_snr_db: float = 15.0
     noise_flatness: float = 0.35
-    runaway_ratio: float = 2.5
-    runaway_min_s: float = 4.0
-    truncated_ratio: float = 0.4
+    too_quiet_lufs: float = -40.0
+    quieter_than_base_lu: float = 10.0
+    short_ratio: float = 0.5
+    long_ratio: float = 2.5
+    long_min_s: float = 4.0
+    base_short_ratio: float = 0.7
+    base_long_ratio: float = 1.6
+    base_long_extra_s: float = 2.0
     cap_seconds: float = 27.5
+    wrong_language_p: float = 0.2
+    other_language_p: float = 0.5
 
 
 #: speaking rate in characters of normalised text per second (CJK languages count characters, not letters)
@@ -182,62 +218,115 @@ def expected_seconds(text: str, language: str) -> float:
     return chars / _CHARS_PER_SECOND.get(lang, _DEFAULT_CPS)
 
 
-def signal_stats(samples: np.ndarray, sample_rate: int, *, floor_db: float = -40.0, frame_s: float = 0.02) -> SignalStats:
+def _loudness(x: np.ndarray, sample_rate: int) -> float:
+    import pyloudnorm
+
+    if x.size < int(0.5 * sample_rate):  # BS.1770 gates 400 ms blocks: shorter clips have no integrated loudness
+        return float("nan")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = float(pyloudnorm.Meter(sample_rate).integrated_loudness(x))
+    return value if np.isfinite(value) else float("-inf")
+
+
+def signal_stats(samples: np.ndarray, sample_rate: int, *, quiet_db: float = 30.0, frame_s: float = 0.02) -> SignalStats:
     """Measure a waveform (raw synthesis output, before it is written as 16-bit PCM)."""
+    from scipy.signal import butter, sosfilt
+
     samples = np.asarray(samples, dtype=np.float64).reshape(-1)
     finite_mask = np.isfinite(samples)
     nonfinite = int(samples.size - finite_mask.sum())
     x = np.where(finite_mask, samples, 0.0)
     seconds = x.size / float(sample_rate)
-    if x.size == 0:
-        return SignalStats(0.0, 0.0, 0.0, nonfinite, 0.0, 0.0, 0.0, 0.0, 0.0)
-    peak = float(np.max(np.abs(x)))
-    rms = float(np.sqrt(np.mean(x ** 2)))
-    clipped = float(np.mean(np.abs(x) >= 0.999))
     frame = max(1, int(sample_rate * frame_s))
     n = x.size // frame
     if n == 0:
-        return SignalStats(seconds, peak, rms, nonfinite, clipped, seconds, 0.0, 0.0, 0.0)
-    frames = x[: n * frame].reshape(n, frame)
-    energy = np.sqrt(np.mean(frames ** 2, axis=1))
-    threshold = max(float(energy.max()) * 10 ** (floor_db / 20), 1e-4)
-    loud = np.flatnonzero(energy > threshold)
-    if loud.size == 0:
-        return SignalStats(seconds, peak, rms, nonfinite, clipped, seconds, seconds, 0.0, 0.0)
+        return SignalStats(seconds, float(np.max(np.abs(x))) if x.size else 0.0, 0.0, nonfinite, 0.0, seconds, 0.0, 0.0)
+    peak = float(np.max(np.abs(x)))
+    rms = float(np.sqrt(np.mean(x ** 2)))
+    clipped = float(np.mean(np.abs(x) >= 0.999))
+    band = sosfilt(butter(4, 150.0, btype="highpass", fs=sample_rate, output="sos"), x)
+    level = 10 * np.log10(np.mean(band[: n * frame].reshape(n, frame) ** 2, axis=1) + 1e-14)
+    loud_level = float(np.percentile(level, 95))
+    speech = level > max(loud_level - quiet_db, -100.0)
+    loud = np.flatnonzero(speech)
+    if loud.size == 0 or rms == 0.0:
+        return SignalStats(seconds, peak, rms, nonfinite, clipped, seconds, seconds, 0.0)
     leading = loud[0] * frame_s
     trailing = max(0.0, seconds - (loud[-1] + 1) * frame_s)
+    inner = ~speech[loud[0]: loud[-1] + 1]
+    longest = 0
+    run = 0
+    for quiet in inner:
+        run = run + 1 if quiet else 0
+        longest = max(longest, run)
+    frames = x[: n * frame].reshape(n, frame)
     spectrum = np.abs(np.fft.rfft(frames[loud] * np.hanning(frame), axis=1)) ** 2 + 1e-12
     flatness = np.exp(np.mean(np.log(spectrum), axis=1)) / np.mean(spectrum, axis=1)
-    return SignalStats(seconds, peak, rms, nonfinite, clipped, float(leading), float(trailing),
-                       float(loud.size * frame_s), float(np.median(flatness)))
+    snr = loud_level - float(np.percentile(level, 10))
+    return SignalStats(seconds, peak, rms, nonfinite, clipped, float(leading), float(trailing), float(loud.size * frame_s),
+                       float((loud[-1] + 1 - loud[0]) * frame_s), float(longest * frame_s), float(np.median(flatness)),
+                       float(snr), _loudness(x, sample_rate))
 
 
-def signal_flags(stats: SignalStats, text: str, language: str, limits: SignalLimits | None = None, *,
-                 cap_hit: bool = False) -> list[str]:
-    """Names of the problems a clip shows: ``non-finite``, ``silent``, ``clipping``, ``noise-like``, ``cap-hit``,
-    ``runaway``, ``truncated``, ``leading-silence``, ``trailing-silence``."""
+@dataclass(frozen=True)
+class LanguageId:
+    """Whisper's language identification of one clip.
+
+    Attributes:
+        detected: the most probable language.
+        detected_p: its probability.
+        expected_p: the probability of the sentence's own language.
+    """
+
+    detected: str
+    detected_p: float
+    expected_p: float
+
+
+def clip_flags(stats: SignalStats, text: str, language: str, limits: SignalLimits | None = None, *, cap_hit: bool = False,
+               score: TextScore | None = None, base: SignalStats | None = None, language_id: LanguageId | None = None,
+               voice_measured: bool = True, base_score: TextScore | None = None) -> list[str]:
+    """Names (from :data:`~xtts_qa.evaluation.registry.FLAGS`) of the problems a listener would hear in one clip.
+
+    ``garbled`` is raised only when no signal flag explains a high WER (noise, silence, truncation, looping or a
+    wrong language are named as such) and, when the base's clip of the same sentence was scored (``base_score``),
+    only when the candidate is worse than the base by more than REGRESSION_WER (a sentence the ASR mis-hears in
+    both is the ASR's limit, not the model's). ``base`` is the base's clip's :class:`SignalStats`.
+    """
     limits = limits or SignalLimits()
     flags: list[str] = []
     if stats.nonfinite:
         flags.append("non-finite")
     if stats.rms < limits.silence_rms or stats.active_s == 0.0:
-        flags.append("silent")
-        return flags
+        return flags + ["silent"]
+    if stats.snr_db < limits.noise_snr_db or stats.flatness > limits.noise_flatness:
+        flags.append("noise")
     if stats.clipped_share > limits.clipped_share:
-        flags.append("clipping")
-    if stats.flatness > limits.noise_flatness:
-        flags.append("noise-like")
+        flags.append("clipped")
+    if np.isfinite(stats.loudness) and (stats.loudness < limits.too_quiet_lufs or (
+            base is not None and np.isfinite(base.loudness) and stats.loudness < base.loudness - limits.quieter_than_base_lu)):
+        flags.append("too-quiet")
     expected = expected_seconds(text, language)
-    if cap_hit or stats.seconds >= limits.cap_seconds:
-        flags.append("cap-hit")
-    elif stats.seconds > max(limits.runaway_min_s, limits.runaway_ratio * expected):
-        flags.append("runaway")
-    if expected >= 1.0 and stats.active_s < limits.truncated_ratio * expected:
+    lost_words = score is not None and score.words.reference_length > 0 and \
+        score.words.deletions / score.words.reference_length >= 0.2
+    if expected >= 1.0 and stats.span_s < limits.short_ratio * expected:
         flags.append("truncated")
-    if stats.leading_silence_s > limits.edge_silence_s:
-        flags.append("leading-silence")
-    if stats.trailing_silence_s > limits.edge_silence_s:
-        flags.append("trailing-silence")
+    elif base is not None and base.span_s >= 1.0 and stats.span_s < limits.base_short_ratio * base.span_s:
+        flags.append("truncated" if lost_words else "too-fast")
+    if cap_hit or stats.seconds >= limits.cap_seconds or stats.span_s > max(limits.long_min_s, limits.long_ratio * expected) or (
+            base is not None and stats.span_s > max(limits.base_long_ratio * base.span_s, base.span_s + limits.base_long_extra_s)):
+        flags.append("too-long")
+    if stats.longest_pause_s > limits.long_pause_s or max(stats.leading_silence_s, stats.trailing_silence_s) > limits.edge_silence_s:
+        flags.append("long-pause")
+    if language_id is not None and base_language(language_id.detected) != base_language(language) and \
+            language_id.expected_p < limits.wrong_language_p and language_id.detected_p > limits.other_language_p:
+        flags.append("wrong-language")
+    worse_than_base = base_score is None or (score is not None and score.wer - base_score.wer > REGRESSION_WER)
+    if score is not None and score.wer > GARBLED_WER and worse_than_base and not {"noise", "silent", "truncated", "too-long", "wrong-language",
+                                                               "non-finite", "too-quiet"} & set(flags):
+        flags.append("garbled")
+    if not voice_measured and "silent" not in flags:
+        flags.append("no-voice")
     return flags
 
 

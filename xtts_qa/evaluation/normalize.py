@@ -1,12 +1,18 @@
 """Text normalisation before scoring, so WER measures speech errors and not spelling conventions.
 
-English uses Whisper's own ``EnglishTextNormalizer`` (numbers to digits, contractions expanded, titles spelt
-out, punctuation and case removed) as shipped in ``transformers``. Its British-to-American spelling table is
-a separate download that is not available offline, so it runs with an empty table (the normaliser name says
-so). Other languages use Whisper's ``BasicTextNormalizer`` (Hindi keeps its combining vowel signs, which that
-normaliser would turn into spaces). Languages written without spaces (Chinese,
-Japanese, Korean) are scored on characters: :meth:`Normaliser.tokens` returns one token per character, so
-their "WER" is a character error rate. The normaliser's name is recorded in every result.
+Rules, each recorded in the normaliser's name (and so in every result and the report's provenance):
+
+* English: Whisper's ``EnglishTextNormalizer`` from the ``whisper-normalizer`` package, which carries OpenAI's
+  British-to-American spelling map (numbers to digits, contractions expanded, titles spelt out, punctuation and
+  case removed).
+* Other languages: Whisper's ``BasicTextNormalizer`` (same package), keeping diacritics; Hindi keeps its combining
+  vowel signs, which that normaliser would turn into spaces.
+* Numbers, so "nueve" and "9" agree: spelt-out numbers become digits with ``text2num`` (``alpha2digit``) for the
+  languages it knows (es, fr, de, pt, it, nl; English is done by Whisper's normaliser); for the others, digits
+  become words with ``num2words`` (Chinese uses the ``ja`` numerals, the same characters).
+* Chinese: Traditional folded to Simplified with OpenCC (``t2s``) before scoring.
+* Chinese, Japanese and Korean are scored on characters: :meth:`Normaliser.tokens` returns one token per character,
+  so their "WER" is a character error rate.
 """
 
 from __future__ import annotations
@@ -24,6 +30,11 @@ __all__ = ["CHARACTER_LANGUAGES", "Normaliser", "normaliser_for", "base_language
 CHARACTER_LANGUAGES = frozenset({"zh", "ja", "ko"})
 #: languages whose script needs its combining marks (Whisper's basic normaliser would split their words)
 _MARK_SCRIPTS = frozenset({"hi"})
+#: spelt-out numbers -> digits (text2num)
+_TEXT2NUM = frozenset({"es", "fr", "de", "pt", "it", "nl"})
+#: digits -> words (num2words language code)
+_NUM2WORDS = {"ja": "ja", "zh": "ja", "ko": "ko", "ru": "ru", "pl": "pl", "cs": "cs", "hu": "hu", "tr": "tr", "ar": "ar"}
+_DIGITS = re.compile(r"\d+")
 
 
 def base_language(language: str) -> str:
@@ -31,12 +42,19 @@ def base_language(language: str) -> str:
     return language.lower().split("-")[0]
 
 
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
 @dataclass(frozen=True)
 class Normaliser:
     """A named text normaliser for one language.
 
     Attributes:
-        name: recorded in results, e.g. ``whisper-english(transformers 5.2, no spelling map)``.
+        name: the rules applied, with package versions, e.g. ``whisper-english(whisper-normalizer 0.1.15, spelling map)``.
         language: the base language code.
         by_character: score on characters (CJK) instead of words.
         func: the normalising function.
@@ -71,16 +89,23 @@ class Normaliser:
 
 @functools.lru_cache(maxsize=None)
 def _english() -> Callable[[str], str]:
-    from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
+    from whisper_normalizer.english import EnglishTextNormalizer
 
-    return EnglishTextNormalizer({})
+    return EnglishTextNormalizer()
 
 
 @functools.lru_cache(maxsize=None)
 def _basic() -> Callable[[str], str]:
-    from transformers.models.whisper.english_normalizer import BasicTextNormalizer
+    from whisper_normalizer.basic import BasicTextNormalizer
 
     return BasicTextNormalizer(remove_diacritics=False, split_letters=False)
+
+
+@functools.lru_cache(maxsize=None)
+def _t2s() -> Callable[[str], str]:
+    import opencc
+
+    return opencc.OpenCC("t2s").convert
 
 
 def _keep_marks(text: str) -> str:
@@ -91,18 +116,54 @@ def _keep_marks(text: str) -> str:
     return "".join(" " if unicodedata.category(c)[0] in "SP" else c for c in text)
 
 
+def _words_to_digits(lang: str) -> Callable[[str], str]:
+    from text_to_num import alpha2digit
+
+    return lambda text: alpha2digit(text, lang)
+
+
+def _digits_to_words(lang: str) -> Callable[[str], str]:
+    from num2words import num2words
+
+    def convert(text: str) -> str:
+        return _DIGITS.sub(lambda m: f" {num2words(int(m.group()), lang=lang)} ", text)
+
+    return convert
+
+
+def _chain(*steps: Callable[[str], str]) -> Callable[[str], str]:
+    def run(text: str) -> str:
+        for step in steps:
+            text = step(text)
+        return text
+
+    return run
+
+
 @functools.lru_cache(maxsize=None)
 def normaliser_for(language: str) -> Normaliser:
     """The normaliser used to score ``language`` (an XTTS language code such as ``en`` or ``zh-cn``)."""
-    try:
-        version = importlib.metadata.version("transformers")
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - transformers is a coqui-tts dependency
-        version = "?"
     lang = base_language(language)
+    wn = f"whisper-normalizer {_version('whisper-normalizer')}"
     if lang == "en":
-        return Normaliser(f"whisper-english(transformers {version}, no spelling map)", lang, False, _english())
+        return Normaliser(f"whisper-english({wn}, spelling map)", lang, False, _english())
+    steps: list[Callable[[str], str]] = []
+    rules: list[str] = []
+    if lang == "zh":
+        steps.append(_t2s())
+        rules.append(f"opencc {_version('opencc')} t2s")
+    if lang in _NUM2WORDS:
+        steps.append(_digits_to_words(_NUM2WORDS[lang]))
+        rules.append(f"num2words {_version('num2words')} digits->words({_NUM2WORDS[lang]})")
     if lang in _MARK_SCRIPTS:
-        return Normaliser("basic-keep-marks", lang, False, _keep_marks)
+        return Normaliser("basic-keep-marks", lang, False, _chain(*steps, _keep_marks))
+    steps.append(_basic())
+    rules.append(wn + " basic")
+    if lang in _TEXT2NUM:
+        # after the basic normaliser: punctuation and case are gone, text2num sees plain words
+        steps.append(_words_to_digits(lang))
+        rules.append(f"text2num {_version('text2num')} words->digits({lang})")
     by_char = lang in CHARACTER_LANGUAGES
-    name = f"whisper-basic(transformers {version}{', characters' if by_char else ''})"
-    return Normaliser(name, lang, by_char, _basic())
+    if by_char:
+        rules.append("characters")
+    return Normaliser(f"whisper-basic({', '.join(rules)})", lang, by_char, _chain(*steps))

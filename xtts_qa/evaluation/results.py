@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xtts_qa.evaluation.gates import GateResult
+from xtts_qa.evaluation.registry import FLAGS, METRICS
 
-__all__ = ["SCHEMA_VERSION", "SentenceResult", "ModelMetrics", "EvalReport"]
+__all__ = ["SCHEMA_VERSION", "SentenceResult", "ModelMetrics", "EvalReport", "headline"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _num(x: float | None, digits: int = 6) -> float | None:
@@ -29,12 +30,16 @@ class SentenceResult:
         text: what should be said.
         transcript: what the ASR heard in the candidate's audio.
         wer, cer: the candidate's error rates (WER is a CER for zh/ja/ko).
-        similarity_ref: cosine similarity of the candidate's voice with the reference clip.
-        similarity_base: cosine similarity with the base model's clip of the same sentence.
+        similarity_ref: cosine similarity of the candidate's voice with the reference clip (None: not measurable).
+        similarity_base: cosine similarity with the base model's clip of the same sentence (None: no base, or not
+            measurable).
         duration_s: length of the candidate's audio.
-        rtf: synthesis seconds per second of audio.
-        flags: signal problems and ``hallucination`` (WER above 0.5).
+        rtf: synthesis seconds per second of audio, measured in this run; None when the clip came from the cache.
+        flags: what a listener would say (names from :data:`~xtts_qa.evaluation.registry.FLAGS`).
         verdict: ``pass`` or ``fail`` (any flag fails the sentence).
+        loudness: integrated loudness in LUFS (None when too short to measure).
+        detected_language: Whisper's language identification (None when not run).
+        cached: the audio came from the cache (synthesised by an earlier run).
         audio, base_audio, reference_audio: wav paths.
         base_transcript, base_wer: the base model's transcript and WER.
         seed: the seed the sentence was synthesised with.
@@ -51,7 +56,7 @@ class SentenceResult:
     similarity_ref: float | None
     similarity_base: float | None
     duration_s: float
-    rtf: float
+    rtf: float | None
     flags: tuple[str, ...]
     audio: str | None = None
     base_audio: str | None = None
@@ -61,6 +66,9 @@ class SentenceResult:
     seed: int = 0
     speaker: str = ""
     normaliser: str = ""
+    loudness: float | None = None
+    detected_language: str | None = None
+    cached: bool = False
 
     @property
     def verdict(self) -> str:
@@ -73,36 +81,52 @@ class SentenceResult:
             "similarity_base": _num(self.similarity_base), "duration_s": _num(self.duration_s, 3), "rtf": _num(self.rtf, 4),
             "flags": list(self.flags), "verdict": self.verdict, "audio": self.audio, "base_audio": self.base_audio,
             "base_transcript": self.base_transcript, "base_wer": _num(self.base_wer), "reference_audio": self.reference_audio,
-            "seed": self.seed, "speaker": self.speaker, "normaliser": self.normaliser,
+            "seed": self.seed, "speaker": self.speaker, "normaliser": self.normaliser, "loudness": _num(self.loudness, 2),
+            "detected_language": self.detected_language, "cached": self.cached,
+            "explanations": {f: FLAGS.get(f, "") for f in self.flags},
         }
 
 
 @dataclass(frozen=True)
 class ModelMetrics:
-    """Corpus figures of one model over the suite.
+    """Corpus figures of one model over the suite: every metric of the registry, by name (``metrics.wer``).
 
     Attributes:
-        wer: corpus WER from summed edit counts.
-        cer: corpus CER from summed edit counts.
-        mean_wer: mean of the per-sentence WERs.
-        hallucination_rate: share of sentences with WER above 0.5.
-        similarity_ref: mean similarity with the reference clips.
-        similarity_base: mean similarity with the base model's clips (None for the base itself).
-        rtf: total synthesis time / total audio time.
-        flag_rate: share of sentences with a signal flag.
+        values: metric name -> value (None: could not be measured, or not applicable to this side).
     """
 
-    wer: float
-    cer: float
-    mean_wer: float
-    hallucination_rate: float
-    similarity_ref: float | None
-    similarity_base: float | None
-    rtf: float
-    flag_rate: float = 0.0
+    values: dict[str, float | None]
+
+    def __getattr__(self, name: str) -> float | None:
+        if name != "values" and name in METRICS:
+            return self.values.get(name)
+        raise AttributeError(name)
 
     def to_dict(self) -> dict[str, float | None]:
-        return {k: _num(getattr(self, k)) for k in self.__dataclass_fields__}
+        return {k: _num(v) for k, v in self.values.items()}
+
+
+def headline(report: EvalReport) -> str:
+    """One sentence saying what is wrong (or that nothing is)."""
+    failed = [g for g in report.gates if g.outcome == "fail"]
+    unsure = [g for g in report.gates if g.outcome == "inconclusive"]
+    counts: dict[str, int] = {}
+    for s in report.sentences:
+        for f in s.flags:
+            counts[f] = counts.get(f, 0) + 1
+    heard = ", ".join(f"{n} {f}" for f, n in sorted(counts.items(), key=lambda kv: (-kv[1], list(FLAGS).index(kv[0]) if kv[0] in FLAGS else 99)))
+    n = len(report.sentences)
+    if failed:
+        text = f"FAILED: {', '.join(g.expr for g in failed)}"
+        return text + (f"; a listener would hear, in {n} sentences: {heard}." if heard else ".")
+    if unsure and report.strict:
+        return f"FAILED (--strict): inconclusive {', '.join(g.expr for g in unsure)}: the suite cannot tell."
+    text = "PASSED: every gate holds"
+    if unsure:
+        text += f", but {', '.join(g.expr for g in unsure)} {'is' if len(unsure) == 1 else 'are'} inconclusive (the suite cannot tell)"
+    if heard:
+        text += f"; flagged sentences ({n}): {heard}"
+    return text + "."
 
 
 @dataclass(frozen=True)
@@ -120,6 +144,7 @@ class EvalReport:
         provenance: hashes, versions, models, normalisers, seeds and device.
         seconds: wall time of the run.
         out_dir: where audio and report.json were written, if anywhere.
+        strict: inconclusive gates fail the run.
     """
 
     candidate: str
@@ -132,6 +157,7 @@ class EvalReport:
     provenance: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     out_dir: str | None = None
+    strict: bool = False
 
     @property
     def passed(self) -> bool:
@@ -139,8 +165,14 @@ class EvalReport:
 
     @property
     def exit_code(self) -> int:
-        """0 every gate passed, 1 a gate failed (a run that cannot start raises instead: exit code 2)."""
+        """0: no gate failed (inconclusive and not-applicable gates do not fail a run, except inconclusive under
+        ``--strict``); 1: a gate failed. A run that cannot start raises instead (exit code 2)."""
         return 0 if self.passed else 1
+
+    @property
+    def headline(self) -> str:
+        """One sentence saying what is wrong."""
+        return headline(self)
 
     @property
     def failed_gates(self) -> list[GateResult]:
@@ -155,6 +187,9 @@ class EvalReport:
             "suite": self.suite,
             "exit_code": self.exit_code,
             "passed": self.passed,
+            "strict": self.strict,
+            "headline": self.headline,
+            "flags": {f: FLAGS[f] for f in FLAGS if any(f in s.flags for s in self.sentences)},
             "gates": [g.to_dict() for g in self.gates],
             "metrics": {"candidate": self.metrics.to_dict(), "base": self.base_metrics.to_dict() if self.base_metrics else None},
             "sentences": [s.to_dict() for s in self.sentences],

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,12 @@ from tqdm import tqdm
 
 from xtts_qa.cache import link_or_copy
 from xtts_qa.errors import UsageError
-from xtts_qa.evaluation.asr import AsrOptions, Transcriber
+from xtts_qa.evaluation.asr import AsrOptions, Transcriber, Transcript
 from xtts_qa.evaluation.audio import wav_bytes
 from xtts_qa.evaluation.cache import EvalCache, atomic_write_bytes, key_of
-from xtts_qa.evaluation.gates import SentenceSamples, evaluate_gates, metric_values, parse_gates
-from xtts_qa.evaluation.metrics import HALLUCINATION_WER, SignalLimits, SignalStats, TextScore, score_text, signal_flags, signal_stats
+from xtts_qa.evaluation.gates import evaluate_gates, metric_values, parse_gates
+from xtts_qa.evaluation.metrics import LanguageId, SignalLimits, SignalStats, TextScore, clip_flags, score_text, signal_stats
+from xtts_qa.evaluation.registry import FLAGS, GARBLED_WER, SentenceSamples
 from xtts_qa.evaluation.normalize import base_language, normaliser_for
 from xtts_qa.evaluation.references import Reference, prepare_reference
 from xtts_qa.evaluation.results import EvalReport, ModelMetrics, SentenceResult
@@ -59,6 +60,7 @@ class EvalOptions:
         bootstrap_rounds: resamples for the confidence intervals of difference gates.
         progress: show progress bars on stderr (None: only on a terminal).
         limit: evaluate only the first N sentences of the suite.
+        strict: inconclusive gates fail the run (exit code 1).
     """
 
     backend: str = "xtts"
@@ -75,6 +77,7 @@ class EvalOptions:
     bootstrap_rounds: int = 2000
     progress: bool | None = None
     limit: int | None = None
+    strict: bool = False
 
 
 @dataclass
@@ -88,6 +91,7 @@ class ClipRecord:
         meta: synthesis time, audio seconds, codes, cap hit, sample rate and :class:`SignalStats` figures.
         cached: True when it came from the cache.
         transcript: filled in by the ASR stage.
+        language_id: Whisper's language identification, filled in by the ASR stage.
         embedding: filled in by the speaker stage.
     """
 
@@ -97,7 +101,12 @@ class ClipRecord:
     meta: dict[str, Any]
     cached: bool
     transcript: str = ""
+    language_id: LanguageId | None = None
     embedding: np.ndarray | None = None
+
+    @property
+    def stats(self) -> SignalStats:
+        return SignalStats.from_dict(self.meta["stats"])
 
 
 def make_backend(kind: str, target: str, options: EvalOptions, cache: EvalCache, *, base: bool = False) -> Any:
@@ -140,7 +149,7 @@ class _Run:
         self.timings = {"synthesis_s": 0.0, "asr_s": 0.0, "similarity_s": 0.0, "model_load_s": 0.0, "audio_s": 0.0}
         self.counts = {"audio_hits": 0, "audio_misses": 0, "transcript_hits": 0, "transcript_misses": 0}
         self.progress = _Progress(options.progress)
-        self._inflight: dict[str, Future[str]] = {}
+        self._inflight: dict[str, Future[Transcript]] = {}
         self._lock = threading.Lock()  # counters and timings are updated from the ASR threads too
 
     def tally(self, counter: str, timing: str | None = None, seconds: float = 0.0) -> None:
@@ -151,7 +160,7 @@ class _Run:
 
     # -- synthesis ---------------------------------------------------------------------------------
     def synthesise(self, backend: Any, refs: dict[str, Reference], label: str, asr: Transcriber, pool: ThreadPoolExecutor,
-                   asr_bar: tqdm) -> tuple[list[ClipRecord], list[Future[str]]]:
+                   asr_bar: tqdm) -> tuple[list[ClipRecord], list[Future[Transcript]]]:
         identity = backend.identity()
         bar = self.progress.bar(f"synthesis ({label})", len(self.sentences))
         records, futures = [], []
@@ -163,6 +172,7 @@ class _Run:
             if hit is not None:
                 path, meta = hit
                 self.counts["audio_hits"] += 1
+                meta = _current_stats(path, meta)
                 record = ClipRecord(sentence.id, path, meta["digest"], meta, True)
             else:
                 before = getattr(backend, "load_seconds", 0.0)
@@ -184,7 +194,7 @@ class _Run:
         return records, futures
 
     # -- ASR -----------------------------------------------------------------------------------------
-    def _submit(self, pool: ThreadPoolExecutor, asr: Transcriber, record: ClipRecord, language: str, bar: tqdm) -> Future[str]:
+    def _submit(self, pool: ThreadPoolExecutor, asr: Transcriber, record: ClipRecord, language: str, bar: tqdm) -> Future[Transcript]:
         # the caller copies the result into the record once every future is done (callbacks may run later)
         """Queue a transcription; identical audio (a base equal to the candidate) is transcribed once."""
         key = key_of("transcript", record.digest, asr.identity(), base_language(language))
@@ -195,17 +205,19 @@ class _Run:
         first.add_done_callback(lambda _: bar.update(1))
         return first
 
-    def _transcript(self, asr: Transcriber, key: str, path: Path, language: str) -> str:
+    def _transcript(self, asr: Transcriber, key: str, path: Path, language: str) -> Transcript:
         cached = self.cache.get_json("text", key)
         if cached is not None:
             self.tally("transcript_hits")
-            text = str(cached["text"])
-        else:
-            started = time.perf_counter()
-            text = asr.transcribe(path, language)
-            self.tally("transcript_misses", "asr_s", time.perf_counter() - started)
-            self.cache.put_json("text", key, {"text": text, "language": language})
-        return text
+            lid = cached.get("language_id")
+            return Transcript(str(cached["text"]), LanguageId(**lid) if lid else None)
+        started = time.perf_counter()
+        out = asr.recognise(path, language)
+        self.tally("transcript_misses", "asr_s", time.perf_counter() - started)
+        lid = out.language_id
+        self.cache.put_json("text", key, {"text": out.text, "language": language, "language_id": None if lid is None else
+                                          {"detected": lid.detected, "detected_p": lid.detected_p, "expected_p": lid.expected_p}})
+        return out
 
     # -- speaker embeddings ------------------------------------------------------------------------
     def embedding(self, encoder: SpeakerEncoder, digest: str, path: Path, identity: dict[str, Any]) -> np.ndarray | None:
@@ -223,26 +235,44 @@ class _Run:
         return vector
 
 
-def _samples(scores: list[TextScore], records: list[ClipRecord], sim_ref: list[float], sim_base: list[float | None],
-             flagged: list[bool]) -> SentenceSamples:
+def _current_stats(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """Cached audio measured by an older version lacks newer figures: measure its wav again (the raw samples are
+    gone, so non-finite samples and clipping are read from the stored 16-bit file)."""
+    try:
+        SignalStats.from_dict(meta["stats"])
+        return meta
+    except (KeyError, TypeError):
+        import soundfile as sf
+
+        samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        return {**meta, "stats": signal_stats(samples.mean(axis=1), rate).to_dict()}
+
+
+def _samples(scores: list[TextScore], records: list[ClipRecord], sim_ref: list[float | None], sim_base: list[float | None],
+             flags: list[list[str]]) -> SentenceSamples:
+    def arr(values: list[float | None]) -> np.ndarray:
+        return np.array([np.nan if v is None else v for v in values], dtype=float)
+
     return SentenceSamples(
         word_errors=np.array([s.words.errors for s in scores], dtype=float),
         word_total=np.array([s.words.reference_length for s in scores], dtype=float),
         char_errors=np.array([s.chars.errors for s in scores], dtype=float),
         char_total=np.array([s.chars.reference_length for s in scores], dtype=float),
         wer=np.array([s.wer for s in scores], dtype=float),
-        similarity_ref=np.array(sim_ref, dtype=float),
-        similarity_base=np.array([np.nan if v is None else v for v in sim_base], dtype=float),
-        synth_seconds=np.array([r.meta["synth_seconds"] for r in records], dtype=float),
+        similarity_ref=arr(sim_ref),
+        similarity_base=arr(sim_base),
+        synth_seconds=arr([None if r.cached else r.meta["synth_seconds"] for r in records]),
         audio_seconds=np.array([r.meta["audio_seconds"] for r in records], dtype=float),
-        flagged=np.array(flagged, dtype=float),
+        loudness=arr([r.stats.loudness for r in records]),
+        flags={f: np.array([f in fl for fl in flags], dtype=float) for f in FLAGS},
     )
 
 
-def _metrics(samples: SentenceSamples, with_base_similarity: bool) -> ModelMetrics:
-    values = metric_values(samples)
-    return ModelMetrics(values["wer"], values["cer"], values["mean_wer"], values["hallucination_rate"], values["similarity_ref"],
-                        values["similarity_base"] if with_base_similarity else None, values["rtf"], values["flag_rate"])
+def _metrics(samples: SentenceSamples, base: SentenceSamples | None = None, *, is_base: bool = False) -> ModelMetrics:
+    values: dict[str, float | None] = {k: (v if np.isfinite(v) else None) for k, v in metric_values(samples, base).items()}
+    if is_base or base is None:
+        values["similarity_base"] = None
+    return ModelMetrics(values)
 
 
 def _publish(path: Path, out_dir: Path | None, relative: str) -> str:
@@ -269,7 +299,8 @@ def run_eval(candidate: str | Path, base: str | Path | None, suite: str | Path |
     foreign = sorted({s.language for s in run.sentences if base_language(s.language) != "en"})
     if foreign and not asr.is_multilingual:
         raise UsageError(f"suite {suite.name!r} has {', '.join(foreign)} sentences but the ASR model {asr.name} is English-only; "
-                         "pass --asr-model with a multilingual Whisper model (e.g. a local large-v3 or small folder).")
+                         "drop --asr-model to use the bundled multilingual base model, or pass a multilingual Whisper model "
+                         "(e.g. a local large-v3 or small folder).")
     cand_backend = make_backend(options.backend, str(candidate), options, run.cache)
     base_backend = make_backend(options.backend, str(base), options, run.cache, base=True) if base is not None else None
     refs = {name: prepare_reference(suite.speakers[name], run.cache) for name in sorted({s.speaker for s in run.sentences})}
@@ -298,48 +329,57 @@ def run_eval(candidate: str | Path, base: str | Path | None, suite: str | Path |
                 record.embedding = run.embedding(encoder, record.digest, record.path, speaker_identity)
                 sim_bar.update(1)
             for record, future in zip(every, futures):
-                record.transcript = future.result()  # re-raises ASR errors here
+                heard = future.result()  # re-raises ASR errors here
+                record.transcript, record.language_id = heard.text, heard.language_id
     finally:
         run.progress.close()
 
     out_dir = Path(options.out_dir) if options.out_dir else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-    sentences, cand_scores, base_scores, flagged, base_flagged = [], [], [], [], []
+    sentences, cand_scores, base_scores, cand_flags, base_flags = [], [], [], [], []
     sim_ref, sim_base, base_sim_ref = [], [], []
     normalisers: dict[str, str] = {}
+    limits = options.signal
     for i, s in enumerate(run.sentences):
         norm = normaliser_for(s.language)
         normalisers[s.language] = norm.name
         rec = cand_records[i]
-        score = score_text(s.text, rec.transcript, norm)
-        flags = _flags(rec, s.text, s.language, score, options.signal)
-        sr = cosine(rec.embedding, ref_vectors[s.speaker])
-        sb = None
         base_rec = base_records[i] if base_records else None
-        if base_rec is not None:
+        score = score_text(s.text, rec.transcript, norm)
+        sr = cosine(rec.embedding, ref_vectors[s.speaker])
+        b_score = score_text(s.text, base_rec.transcript, norm) if base_rec else None
+        flags = clip_flags(rec.stats, s.text, s.language, limits, cap_hit=bool(rec.meta.get("cap_hit")), score=score,
+                           base=base_rec.stats if base_rec else None, language_id=rec.language_id,
+                           voice_measured=rec.embedding is not None, base_score=b_score)
+        sb = None
+        if base_rec is not None and b_score is not None:
             sb = cosine(rec.embedding, base_rec.embedding)
-            b_score = score_text(s.text, base_rec.transcript, norm)
             base_scores.append(b_score)
-            base_flagged.append(bool(_flags(base_rec, s.text, s.language, b_score, options.signal)))
+            base_flags.append(clip_flags(base_rec.stats, s.text, s.language, limits, cap_hit=bool(base_rec.meta.get("cap_hit")),
+                                         score=b_score, language_id=base_rec.language_id, voice_measured=base_rec.embedding is not None))
             base_sim_ref.append(cosine(base_rec.embedding, ref_vectors[s.speaker]))
         cand_scores.append(score)
-        flagged.append(bool(flags))
+        cand_flags.append(flags)
         sim_ref.append(sr)
         sim_base.append(sb)
+        loud = rec.stats.loudness
         sentences.append(SentenceResult(
             id=s.id, language=s.language, text=s.text, transcript=rec.transcript, wer=score.wer, cer=score.cer,
             similarity_ref=sr, similarity_base=sb, duration_s=rec.meta["audio_seconds"],
-            rtf=rec.meta["synth_seconds"] / max(rec.meta["audio_seconds"], 1e-9), flags=tuple(flags),
+            rtf=None if rec.cached else rec.meta["synth_seconds"] / max(rec.meta["audio_seconds"], 1e-9), flags=tuple(flags),
             audio=_publish(rec.path, out_dir, f"candidate/{s.id}.wav"),
             base_audio=_publish(base_rec.path, out_dir, f"base/{s.id}.wav") if base_rec else None,
             base_transcript=base_rec.transcript if base_rec else None, base_wer=base_scores[-1].wer if base_rec else None,
             reference_audio=_publish(refs[s.speaker].path, out_dir, f"references/{s.speaker}.wav"),
             seed=suite.seed_for(s), speaker=s.speaker, normaliser=norm.name,
+            loudness=loud if np.isfinite(loud) else None,
+            detected_language=rec.language_id.detected if rec.language_id else None, cached=rec.cached,
         ))
-    cand_samples = _samples(cand_scores, cand_records, sim_ref, sim_base, flagged)
-    base_samples = _samples(base_scores, base_records, base_sim_ref, [None] * len(base_records), base_flagged) if base_records else None
-    gate_results = evaluate_gates(gates, cand_samples, base_samples, rounds=options.bootstrap_rounds, seed=suite.seed)
+    cand_samples = _samples(cand_scores, cand_records, sim_ref, sim_base, cand_flags)
+    base_samples = _samples(base_scores, base_records, base_sim_ref, [None] * len(base_records), base_flags) if base_records else None
+    gate_results = evaluate_gates(gates, cand_samples, base_samples, rounds=options.bootstrap_rounds, seed=suite.seed,
+                                  strict=options.strict)
     versions = environment_versions()
     provenance = {
         "candidate_hash": cand_backend.describe()["hash"],
@@ -357,24 +397,23 @@ def run_eval(candidate: str | Path, base: str | Path | None, suite: str | Path |
         "base_backend": base_backend.describe() if base_backend else None,
         "suite_path": str(suite.path),
         "references": {name: {"source": r.source, "path": str(r.path), "digest": r.digest} for name, r in refs.items()},
-        "hallucination_wer": HALLUCINATION_WER,
+        "garbled_wer": GARBLED_WER,
+        "signal_limits": asdict(limits),
+        "language_id": bool(options.asr.language_id and any(r.language_id for r in cand_records)),
+        "rtf_source": ("measured in this run" if not any(r.cached for r in cand_records) else
+                       "cached audio: synthesis not timed in this run" if all(r.cached for r in cand_records) else
+                       "measured on the clips synthesised in this run; cached clips excluded"),
         "bootstrap_rounds": options.bootstrap_rounds,
         "cache": {"root": str(run.cache.root), "enabled": run.cache.enabled, **run.counts},
         "timings": {k: round(v, 3) for k, v in run.timings.items()},
     }
     report = EvalReport(
         candidate=str(candidate), base=str(base) if base is not None else None, suite=suite.name, gates=tuple(gate_results),
-        metrics=_metrics(cand_samples, base_samples is not None), base_metrics=_metrics(base_samples, False) if base_samples else None,
+        metrics=_metrics(cand_samples, base_samples), base_metrics=_metrics(base_samples, is_base=True) if base_samples else None,
         sentences=tuple(sentences), provenance=provenance, seconds=time.perf_counter() - started,
-        out_dir=str(out_dir) if out_dir else None,
+        out_dir=str(out_dir) if out_dir else None, strict=options.strict,
     )
     if out_dir is not None:
         atomic_write_bytes(out_dir / "report.json", json.dumps(report.to_dict(), indent=2, ensure_ascii=False).encode())
     return report
 
-
-def _flags(record: ClipRecord, text: str, language: str, score: TextScore, limits: SignalLimits) -> list[str]:
-    flags = signal_flags(SignalStats.from_dict(record.meta["stats"]), text, language, limits, cap_hit=bool(record.meta.get("cap_hit")))
-    if score.wer > HALLUCINATION_WER:
-        flags.append("hallucination")
-    return flags

@@ -1,8 +1,8 @@
 """Speaker similarity with resemblyzer (its GE2E encoder ships inside the wheel, so this works offline).
 
 Clips are resampled and voice-activity trimmed by resemblyzer's ``preprocess_wav``; the cosine similarity of
-two utterance embeddings (unit vectors) is their dot product. A clip with no detectable speech has no embedding
-and scores 0 against anything.
+two utterance embeddings (unit vectors) is their dot product. A clip with no detectable speech has no embedding;
+its similarity is None (reported as n/a with the ``no-voice`` flag), never 0.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ __all__ = ["SPEAKER_MODEL", "SpeakerEncoder", "cosine"]
 SPEAKER_MODEL = "resemblyzer-ge2e"
 
 
-def cosine(a: np.ndarray | None, b: np.ndarray | None) -> float:
-    """Cosine similarity; 0.0 when either side has no embedding."""
+def cosine(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
+    """Cosine similarity; None when either side has no embedding (unmeasurable, not dissimilar)."""
     if a is None or b is None:
-        return 0.0
+        return None
     na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
     if na == 0.0 or nb == 0.0:
-        return 0.0
+        return None
     return float(np.clip(np.dot(a, b) / (na * nb), -1.0, 1.0))
 
 

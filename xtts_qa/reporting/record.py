@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from xtts_qa.errors import InputError
+from xtts_qa.evaluation.registry import METRICS, tracked_metrics
 
 __all__ = ["RUN_SCHEMA_VERSION", "CheckEntry", "EvalEntry", "RunRecord", "new_run_id", "utc_now", "load_record"]
 
 RUN_SCHEMA_VERSION = 1
 
-#: metrics of an eval report that the history tracks (lower is better unless listed in HIGHER_IS_BETTER)
-EVAL_METRICS = ("wer", "cer", "mean_wer", "hallucination_rate", "similarity_ref", "similarity_base", "rtf")
-HIGHER_IS_BETTER = frozenset({"similarity_ref", "similarity_base"})
+#: metrics of an eval report that the history tracks, read from the metric registry (xtts_qa.evaluation.registry)
+EVAL_METRICS = tracked_metrics()
+HIGHER_IS_BETTER = frozenset(n for n, m in METRICS.items() if m.higher_is_better)
 
 
 def utc_now() -> str:

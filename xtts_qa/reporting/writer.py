@@ -79,9 +79,9 @@ def _collect_audio(record: RunRecord, folder: Path) -> dict[str, str]:
     return links
 
 
-def write_run(record: RunRecord, report_dir: str | Path) -> RunPaths:
-    """Write ``record`` under ``report_dir/<run_id>/`` and return the paths."""
-    folder = Path(report_dir) / record.run_id
+def write_run(record: RunRecord, report_dir: str | Path, *, folder: str | Path | None = None) -> RunPaths:
+    """Write ``record`` under ``report_dir/<run_id>/`` (or straight into ``folder``) and return the paths."""
+    folder = Path(folder) if folder is not None else Path(report_dir) / record.run_id
     folder.mkdir(parents=True, exist_ok=True)
     paths = RunPaths(folder, folder / "summary.json", folder / "sentences.jsonl", folder / "report.html")
     paths.summary.write_text(json.dumps(record.to_dict(), indent=2, default=str) + "\n")
