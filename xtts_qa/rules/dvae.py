@@ -14,6 +14,7 @@ from xtts_qa.scan import aggregate
 
 class DvaeKeySet(Rule):
     code = "XQ401"
+    repair = "copy-dvae-from-base"
     name = "dvae-key-set"
     severity = Severity.ERROR
     groups = ("dvae", "finetune")
@@ -52,6 +53,7 @@ class DvaeKeySet(Rule):
 
 class DvaeVsBase(Rule):
     code = "XQ402"
+    repair = "copy-dvae-from-base"
     name = "dvae-differs-from-base"
     severity = Severity.ERROR
     groups = ("dvae", "frozen", "base", "finetune")

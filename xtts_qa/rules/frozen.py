@@ -22,6 +22,7 @@ def component_of(key: str) -> str:
 
 class FrozenDrift(Rule):
     code = "XQ501"
+    repair = "restore-frozen-from-base"
     name = "frozen-weights-changed"
     severity = Severity.ERROR
     groups = ("frozen", "base", "merge")
@@ -47,6 +48,7 @@ class FrozenDrift(Rule):
 
 class MelStatsBuffer(Rule):
     code = "XQ502"
+    repair = "restore-frozen-from-base"
     name = "mel-stats-buffer-changed"
     severity = Severity.ERROR
     groups = ("frozen", "base")

@@ -12,6 +12,7 @@ _REQUIRED = ("model", "config", "vocab")
 
 class UnreadableFile(Rule):
     code = "XQ001"
+    repair = "copy-support-from-base"
     name = "unreadable-file"
     severity = Severity.ERROR
     groups = ("input",)
@@ -27,6 +28,7 @@ class UnreadableFile(Rule):
 
 class MissingFile(Rule):
     code = "XQ002"
+    repair = "copy-support-from-base"
     name = "missing-file"
     severity = Severity.ERROR
     groups = ("input",)
@@ -57,6 +59,7 @@ class UnsafePickle(Rule):
 
 class MixedNamespace(Rule):
     code = "XQ004"
+    repair = "strip-prefix"
     name = "mixed-namespace"
     severity = Severity.ERROR
     groups = ("input", "merge")
@@ -85,6 +88,7 @@ class MixedNamespace(Rule):
 
 class ForeignEntries(Rule):
     code = "XQ005"
+    repair = "drop-stray-keys"
     name = "non-tensor-entries"
     severity = Severity.ERROR
     groups = ("input",)

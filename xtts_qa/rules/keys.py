@@ -70,6 +70,7 @@ def load_verdict(ctx: Context) -> tuple[bool, list[str]]:
 
 class MissingKeys(Rule):
     code = "XQ101"
+    repair = "restore-missing-frozen"
     name = "missing-keys"
     severity = Severity.ERROR
     groups = ("keys", "load")
@@ -89,6 +90,7 @@ class MissingKeys(Rule):
 
 class UnexpectedKeys(Rule):
     code = "XQ102"
+    repair = "drop-stray-keys"
     name = "unexpected-keys"
     severity = Severity.ERROR
     groups = ("keys", "load")
@@ -130,6 +132,7 @@ class ShapeMismatch(Rule):
 
 class InferenceKeys(Rule):
     code = "XQ104"
+    repair = "drop-stray-keys"
     name = "v1-inference-keys"
     severity = Severity.WARNING
     groups = ("keys",)

@@ -35,6 +35,7 @@ def _all_tensors(ctx: Context) -> Iterator[tuple[str, str, torch.Tensor]]:
 
 class NonFinite(Rule):
     code = "XQ601"
+    repair = "restore-non-finite-frozen"
     name = "non-finite"
     severity = Severity.ERROR
     groups = ("numeric",)
@@ -66,6 +67,7 @@ class NonFinite(Rule):
 
 class ReducedPrecision(Rule):
     code = "XQ602"
+    repair = "cast-to-fp32"
     name = "reduced-precision"
     severity = Severity.WARNING
     groups = ("numeric",)
@@ -86,6 +88,7 @@ class ReducedPrecision(Rule):
 
 class IntBufferFloat(Rule):
     code = "XQ603"
+    repair = "restore-int-dtype"
     name = "int-buffer-float"
     severity = Severity.ERROR
     groups = ("numeric", "merge")

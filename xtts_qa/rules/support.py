@@ -13,6 +13,7 @@ from xtts_qa.scan import aggregate
 
 class SpeakersSchema(Rule):
     code = "XQ801"
+    repair = "copy-speakers-from-base"
     name = "speakers-schema"
     severity = Severity.ERROR
     groups = ("support",)
@@ -52,6 +53,7 @@ def _mel_stats_file(ctx: Context) -> torch.Tensor | None:
 
 class MelStatsFile(Rule):
     code = "XQ802"
+    repair = "copy-mel-stats-from-base"
     name = "mel-stats-file"
     severity = Severity.ERROR
     groups = ("support", "merge")
@@ -75,6 +77,7 @@ class MelStatsFile(Rule):
 
 class MelStatsVsBase(Rule):
     code = "XQ803"
+    repair = "copy-mel-stats-from-base"
     name = "mel-stats-file-vs-base"
     severity = Severity.ERROR
     groups = ("support", "base")

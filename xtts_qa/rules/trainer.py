@@ -52,6 +52,7 @@ def _numel(shape: tuple[int, ...]) -> int:
 
 class RestorePath(Rule):
     code = "XQ701"
+    repair = "make-restorable"
     name = "restore-path"
     severity = Severity.ERROR
     groups = ("trainer",)
@@ -80,6 +81,7 @@ class RestorePath(Rule):
 
 class FinetuneInputs(Rule):
     code = "XQ702"
+    repair = "copy-support-from-base"
     name = "finetune-inputs"
     severity = Severity.ERROR
     groups = ("trainer", "finetune")
@@ -98,6 +100,7 @@ class FinetuneInputs(Rule):
 
 class TrainerFields(Rule):
     code = "XQ703"
+    repair = "make-restorable"
     name = "trainer-fields"
     severity = Severity.ERROR
     groups = ("trainer",)
