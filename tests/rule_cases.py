@@ -165,6 +165,30 @@ def _trainer_without_epoch(folder: Path, base: Path) -> Path:
     return folder
 
 
+def _trainer_step_string(folder: Path, base: Path) -> Path:
+    state = _state(folder)
+    blob = {"config": {}, "model": {f"xtts.{k}": v for k, v in state.items()}, "optimizer": [{"state": {}, "param_groups": []}],
+            "step": "10", "epoch": 1}
+    (folder / "model.pth").unlink()
+    torch.save(blob, folder / "model.pth")
+    return folder
+
+
+def _prefixed_dvae(folder: Path, base: Path) -> Path:
+    dvae = torch.load(base / "dvae.pth", weights_only=True)
+    (folder / "dvae.pth").unlink()
+    torch.save({f"dvae.{k}": v for k, v in dvae.items()}, folder / "dvae.pth")
+    return folder
+
+
+def _float_counters(folder: Path, base: Path) -> Path:
+    state = _state(folder)
+    state = {k: (v.float() if not v.is_floating_point() else v) for k, v in state.items()}
+    (folder / "model.pth").unlink()
+    torch.save({"model": state}, folder / "model.pth")
+    return folder
+
+
 def _mel_stats_shape(folder: Path, base: Path) -> Path:
     (folder / "mel_stats.pth").unlink()
     torch.save(torch.ones(40), folder / "mel_stats.pth")
@@ -190,6 +214,10 @@ CASES: tuple[Case, ...] = (
     Case("XQ305", "config.json changed gpt_max_audio_tokens", _max_tokens, severity="warning"),
     Case("XQ503", "the base model.pth exported as the fine-tune", _same_as_base, severity="warning"),
     Case("XQ702", "fine-tune intent without dvae.pth", _missing_dvae, intent="finetune"),
-    Case("XQ703", "trainer checkpoint without epoch", _trainer_without_epoch),
+    Case("XQ701", "trainer checkpoint without epoch, resumed", _trainer_without_epoch, intent="restore"),
+    Case("XQ703", "trainer checkpoint whose step is a string, resumed", _trainer_step_string, intent="restore"),
+    Case("XQ401", "dvae.pth with prefixed keys, fine-tuned from", _prefixed_dvae, intent="finetune"),
+    Case("XQ401", "dvae.pth with prefixed keys, used to speak", _prefixed_dvae, intent="inference", severity="info"),
+    Case("XQ603", "num_batches_tracked averaged into floats, fine-tuned from", _float_counters, intent="finetune", severity="warning"),
     Case("XQ802", "mel_stats.pth of shape (40,)", _mel_stats_shape),
 )

@@ -11,7 +11,9 @@ from pathlib import Path
 
 _CHUNK = 1 << 22
 _memo_lock = threading.Lock()
-_memo: dict[tuple[str, int, int], str] = {}
+_memo: dict[tuple[str, int, int, int, int, int], str] = {}
+#: bump when the memo key or the digest changes, so old on-disk memos are never read
+_DIGEST_FORMAT = 2
 
 
 def cache_dir(*parts: str) -> Path:
@@ -55,20 +57,24 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def file_digest(path: str | Path) -> str:
-    """blake2b of a file's content, streamed; memoised by (path, size, mtime_ns) in memory and on disk.
+    """blake2b of a file's content, streamed; memoised in memory and on disk by the file's identity.
 
     The one content hash of checkpoints, references and programs: evaluation cache keys and report provenance
-    both use it, so a 1.87 GB model.pth is read once.
+    both use it, so a 1.87 GB model.pth is read once per content.
 
-    A file rewritten in place changes its size or mtime, so the memo never returns a stale digest.
+    The memo key is (path, size, mtime_ns, device, inode, ctime_ns). Every XTTS-v2 model.pth has the same size,
+    and ``cp -p`` / ``rsync -a`` / ``touch -r`` restore the mtime, so size and mtime alone can serve a swapped
+    file the old digest. ``rsync`` and atomic saves give the new file a new inode; writing into the old file
+    updates its ctime, which no user-level tool can set back. Hashing always instead costs about 4.7 s per GB on this 2-core machine
+    (``benchmarks/bench_digest.py``), on every check of an unchanged model.
     """
     path = Path(path).resolve()
     stat = path.stat()
-    memo_key = (str(path), stat.st_size, stat.st_mtime_ns)
+    memo_key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_dev, stat.st_ino, stat.st_ctime_ns)
     with _memo_lock:
         if memo_key in _memo:
             return _memo[memo_key]
-    name = hashlib.blake2b(repr(memo_key).encode(), digest_size=16).hexdigest()
+    name = hashlib.blake2b(repr((_DIGEST_FORMAT, memo_key)).encode(), digest_size=16).hexdigest()
     disk = cache_dir("digests") / f"{name}.txt"
     if disk.is_file():
         digest = disk.read_text().strip()

@@ -44,6 +44,15 @@ def render_check(report: CheckReport, *, colour: bool = False, verbose: bool = F
             if verbose or severity is not Severity.INFO:
                 lines.append(_wrap(f"why: {f.why}", "      "))
                 lines.append(_wrap(f"fix: {f.fix}", "      "))
+    crashed = report.crashed
+    if crashed:
+        lines.append("")
+        lines.append(_paint(f"Rules that crashed ({len(crashed)}): the checkpoint was not judged by them", "31", colour))
+        for r in crashed:
+            lines.append(f"  {r.code} {r.name}: {r.error.splitlines()[0] if r.error else 'unknown error'}")
+            if verbose:
+                lines.extend("      " + line for line in r.error.splitlines()[1:])
+        lines.append("      please report this (run with -v for the traceback); the verdict cannot be trusted until then")
     skipped = [r for r in report.results if r.status is Status.SKIPPED]
     if verbose and skipped:
         lines.append("")
@@ -55,22 +64,35 @@ def render_check(report: CheckReport, *, colour: bool = False, verbose: bool = F
         f"{report.count(Severity.INFO)} notes; {passed} rules passed, {len(skipped)} skipped "
         f"in {report.seconds:.2f}s"
     )
+    if crashed:
+        summary += f", {len(crashed)} crashed"
     verdict = {0: "HEALTHY", 1: "UNHEALTHY", 2: "CANNOT CHECK"}[report.exit_code]
     lines.append("")
     lines.append(_paint(f"{verdict}: {summary}", {0: "32", 1: "31", 2: "31"}[report.exit_code], colour))
     return "\n".join(lines)
 
 
+def _sev(severity: Severity | None) -> str:
+    return severity.value if severity is not None else "-"
+
+
 def render_rule_table(rules: list[type[Rule]]) -> str:
-    """One line per rule: code, severity, name, groups."""
-    rows = [f"{r.code}  {r.severity.value:<7}  {r.name:<26}  {','.join(r.groups)}" for r in rules]
-    return "\n".join(["CODE   SEVERITY NAME                        GROUPS", *rows])
+    """One line per rule: code, severity for each intent (inference / finetune / restore; - = not applicable),
+    name, groups."""
+    rows = [
+        f"{r.code}  " + " ".join(f"{_sev(s):<8}" for s in r.severities().values()) + f" {r.name:<26}  {','.join(r.groups)}"
+        for r in rules
+    ]
+    header = "CODE   INFERENCE FINETUNE RESTORE  NAME                        GROUPS"
+    return "\n".join([header, *rows])
 
 
 def render_rule(rule: type[Rule]) -> str:
     """A rule's full documentation."""
+    by_intent = ", ".join(f"{intent}: {_sev(s) if s else 'not applicable'}" for intent, s in rule.severities().items())
     parts = [
-        f"{rule.code} {rule.name} ({rule.severity.value}; groups: {', '.join(rule.groups)})",
+        f"{rule.code} {rule.name} (groups: {', '.join(rule.groups)})",
+        f"Severity by --intent: {by_intent}",
         "",
         "What it checks", _wrap(rule.what, "  "), "",
         "Why it matters", _wrap(rule.why, "  "), "",

@@ -33,6 +33,11 @@ class TensorStat:
         cosine: cosine similarity with the base (1.0 when equal; None when not computed).
         base_constant: the base tensor holds one value repeated (fresh LayerNorm weights, zero biases); computed
             for difference keys only.
+        rounding: how the values compare with the base (difference keys only): ``identical``, ``float32``
+            (differences within float32 rounding: averaging identical tensors), ``float16`` / ``bfloat16`` (the
+            values lie on that dtype's grid within one of its ulps of the base: a cast through half precision), or
+            ``changed`` (beyond rounding). None when not compared.
+        ulps: the largest difference in float32 ulps at the element's magnitude (difference keys only).
     """
 
     norm: float | None
@@ -44,6 +49,8 @@ class TensorStat:
     diff_sq: float = 0.0
     cosine: float | None = None
     base_constant: bool = False
+    rounding: str | None = None
+    ulps: float = 0.0
 
 
 def _constant(t: torch.Tensor) -> bool:
@@ -65,17 +72,61 @@ def _nonfinite(t: torch.Tensor, norm: float | None) -> int:
     return int((~torch.isfinite(t)).sum())
 
 
-def _diff(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float, float | None]:
+#: Precision (significand bits incl. the implicit one) and smallest ulp (subnormal spacing) of each float dtype.
+_PRECISION = {"float32": (24, 2.0**-149), "float16": (11, 2.0**-24), "bfloat16": (8, 2.0**-133)}
+_HALF = {"float16": torch.float16, "bfloat16": torch.bfloat16}
+#: A weighted average of identical float32 tensors (weights >= 0 summing to 1, up to 8 inputs) stays within
+#: about N/2 + N/2 ulps (one rounding per product and per addition, plus the weights' own rounding).
+FLOAT32_ROUNDING_ULPS = 16.0
+
+
+def _ulp(magnitude: torch.Tensor, dtype: str) -> torch.Tensor:
+    """The spacing of ``dtype``'s grid at each magnitude (float64 in, float64 out)."""
+    bits, smallest = _PRECISION[dtype]
+    _, exponent = torch.frexp(magnitude)
+    return torch.ldexp(torch.ones_like(magnitude), (exponent - bits).to(torch.int32)).clamp_min(smallest)
+
+
+def rounding_class(a: torch.Tensor, b: torch.Tensor) -> tuple[str, float]:
+    """Classify how candidate ``a`` differs from base ``b`` (same shape): see :attr:`TensorStat.rounding`.
+
+    Returns the class and the largest difference in float32 ulps. Rounding is told from a change by the size of
+    each element's difference at its own magnitude, and for half precision also by the candidate's values lying on
+    that dtype's grid (a trained or perturbed tensor does not).
+    """
+    a64, b64 = a.double(), b.double()
+    d = (a64 - b64).abs()
+    if d.numel() == 0 or not bool(torch.isfinite(d).all()):
+        return ("identical", 0.0) if d.numel() == 0 else ("changed", math.inf)
+    if float(d.max()) == 0.0:
+        return "identical", 0.0
+    magnitude = torch.maximum(a64.abs(), b64.abs())
+    ulps = float((d / _ulp(magnitude, "float32")).max())
+    if ulps <= FLOAT32_ROUNDING_ULPS:
+        return "float32", ulps
+    af = a.float()
+    for name, dtype in _HALF.items():
+        on_grid = torch.equal(af, af.to(dtype).float())
+        if on_grid and float((d / _ulp(magnitude, name)).max()) <= 1.0:
+            return name, ulps
+    return "changed", ulps
+
+
+def _diff(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float, float | None, str, float]:
     if a.is_complex() or b.is_complex():
         a, b = a.real if a.is_complex() else a, b.real if b.is_complex() else b
     d = a.double() - b.double()
     max_abs = float(d.abs().max()) if d.numel() else 0.0
     if max_abs == 0.0:
-        return 0.0, 0.0, 1.0
+        return 0.0, 0.0, 1.0, "identical", 0.0
     a64, b64 = a.double().flatten(), b.double().flatten()
     denom = float(torch.linalg.vector_norm(a64) * torch.linalg.vector_norm(b64))
     cosine = float(a64 @ b64) / denom if denom > 0 else None
-    return max_abs, float(d.pow(2).sum()), cosine
+    if a.is_floating_point() or b.is_floating_point():
+        rounding, ulps = rounding_class(a, b)
+    else:
+        rounding, ulps = "changed", math.inf
+    return max_abs, float(d.pow(2).sum()), cosine, rounding, ulps
 
 
 def scan(
@@ -97,10 +148,12 @@ def scan(
             if b.shape != t.shape:
                 stat = TensorStat(norm, stat.nonfinite, base_norm, None, True)
             elif t.dtype == b.dtype and torch.equal(t, b):
-                stat = TensorStat(norm, stat.nonfinite, base_norm, True, cosine=1.0, base_constant=diff(key) and _constant(b))
+                stat = TensorStat(norm, stat.nonfinite, base_norm, True, cosine=1.0, base_constant=diff(key) and _constant(b),
+                                  rounding="identical" if diff(key) else None)
             elif diff(key):
-                max_abs, diff_sq, cosine = _diff(t, b)
-                stat = TensorStat(norm, stat.nonfinite, base_norm, max_abs == 0.0, False, max_abs, diff_sq, cosine, _constant(b))
+                max_abs, diff_sq, cosine, rounding, ulps = _diff(t, b)
+                stat = TensorStat(norm, stat.nonfinite, base_norm, max_abs == 0.0, False, max_abs, diff_sq, cosine,
+                                  _constant(b), rounding, ulps)
             else:
                 stat = TensorStat(norm, stat.nonfinite, base_norm, False)
             if releaser:
@@ -120,7 +173,12 @@ class Drift:
         changed: tensors not bit-identical (a different shape counts as changed).
         max_abs: the largest absolute element difference.
         rel_l2: ||candidate - base|| / ||base|| over the compared float tensors.
-        examples: a few changed keys.
+        examples: a few changed keys (those changed beyond rounding first).
+        beyond_rounding: changed tensors whose differences are not explained by float rounding (a shape change,
+            a different dtype grid, or a difference larger than rounding at the values' magnitude).
+        rounding: the coarsest rounding seen among the other changed tensors: ``float32``, ``float16``,
+            ``bfloat16``, or None when every changed tensor changed beyond rounding (or none changed).
+        max_ulps: the largest difference in float32 ulps.
     """
 
     compared: int
@@ -128,20 +186,38 @@ class Drift:
     max_abs: float
     rel_l2: float
     examples: tuple[str, ...]
+    beyond_rounding: int = 0
+    rounding: str | None = None
+    max_ulps: float = 0.0
+
+    @property
+    def rounding_only(self) -> bool:
+        """Something differs, but only by float rounding (a dtype cast or float averaging), never by training."""
+        return self.changed > 0 and self.beyond_rounding == 0
+
+    def rounding_cause(self) -> str:
+        """The likely cause of rounding-level differences, in a user's words."""
+        if self.rounding == "float32":
+            return "float32 rounding, as a weighted average of identical tensors (weights summing to 1) produces"
+        return f"{self.rounding} rounding: the tensors were saved in (or cast through) {self.rounding}"
 
     def to_dict(self) -> dict[str, object]:
         def num(x: float) -> float | str:
             return x if math.isfinite(x) else str(x)
 
         return {"compared": self.compared, "changed": self.changed, "max_abs": num(self.max_abs),
-                "rel_l2": num(self.rel_l2), "examples": list(self.examples)}
+                "rel_l2": num(self.rel_l2), "examples": list(self.examples), "beyond_rounding": self.beyond_rounding,
+                "rounding": self.rounding, "max_ulps": num(self.max_ulps)}
 
 
 def aggregate(stats: dict[str, TensorStat], keys: Iterable[str]) -> Drift:
     """Sum the difference figures of ``keys`` (those without a base counterpart are ignored)."""
-    compared = changed = 0
-    max_abs = diff_sq = base_sq = 0.0
-    examples: list[str] = []
+    compared = changed = beyond = 0
+    max_abs = diff_sq = base_sq = max_ulps = 0.0
+    hard: list[str] = []
+    soft: list[str] = []
+    coarsest = -1
+    order = ("float32", "float16", "bfloat16")
     for key in keys:
         s = stats.get(key)
         if s is None or (s.equal is None and not s.shape_differs):
@@ -152,9 +228,15 @@ def aggregate(stats: dict[str, TensorStat], keys: Iterable[str]) -> Drift:
         if s.equal:
             continue
         changed += 1
-        if len(examples) < 5:
-            examples.append(key)
+        if s.rounding in order:
+            coarsest = max(coarsest, order.index(s.rounding))
+            soft.append(key)
+        else:
+            beyond += 1
+            hard.append(key)
         max_abs = s.max_abs if not math.isfinite(s.max_abs) else max(max_abs, s.max_abs)
+        max_ulps = s.ulps if not math.isfinite(s.ulps) else max(max_ulps, s.ulps)
         diff_sq += s.diff_sq
     rel = math.sqrt(diff_sq / base_sq) if base_sq > 0 else (0.0 if diff_sq == 0 else math.inf)
-    return Drift(compared, changed, max_abs, rel, tuple(examples))
+    examples = tuple((hard + soft)[:5])
+    return Drift(compared, changed, max_abs, rel, examples, beyond, order[coarsest] if coarsest >= 0 else None, max_ulps)

@@ -64,6 +64,19 @@ class RuleFailure(Exception):
         return "\n".join(lines)
 
 
+class RuleCrashed(Exception):
+    """A rule raised instead of judging the checkpoint: the item fails with the rule's traceback."""
+
+    def __init__(self, target: Target, rule: type[Rule], error: str) -> None:
+        super().__init__(f"{rule.code} {rule.name} crashed on {target.label}")
+        self.target, self.rule, self.error = target, rule, error
+
+    def render(self) -> str:
+        return (f"{self.rule.code} {self.rule.name} crashed on {self.target.label} ({self.target.path}): the checkpoint "
+                f"was not judged by this rule, so the check cannot vouch for it. Please report this with the "
+                f"traceback below.\n\n{self.error}")
+
+
 class SentenceFailure(Exception):
     """A synthesised sentence failed its checks (intelligibility, similarity, length)."""
 
@@ -116,7 +129,7 @@ class _XttsItem(pytest.Item):
     """Shared behaviour: explained failures for our exceptions, pytest's usual report for anything else."""
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        if isinstance(excinfo.value, (RuleFailure, SentenceFailure, GateFailure)):
+        if isinstance(excinfo.value, (RuleFailure, RuleCrashed, SentenceFailure, GateFailure)):
             return excinfo.value.render()
         if isinstance(excinfo.value, XttsQaError):  # an input or option the user can fix: one explained line
             return f"{self.name}: {excinfo.value}"
@@ -179,6 +192,8 @@ class HealthItem(_XttsItem):
                                  ("xtts_qa.warnings", counts[Severity.WARNING]), ("xtts_qa.seconds", round(result.seconds, 4))]
         if result.status is Status.SKIPPED:
             pytest.skip(f"{self.rule.code} {self.rule.name}: {result.skip_reason}")
+        if result.status is Status.ERROR:
+            raise RuleCrashed(self.target, self.rule, result.error)
         for f in result.findings:
             if f.severity is Severity.WARNING:
                 warnings.warn(CheckpointWarning(f"{self.target.label}: {f.code} {f.name}: {f.message} Fix: {f.fix}"), stacklevel=1)

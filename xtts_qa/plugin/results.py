@@ -13,7 +13,7 @@ import pytest
 from xtts_qa.plugin.options import PluginSettings, Target
 from xtts_qa.reporting import CheckEntry, EvalEntry, RunPaths, RunRecord, evaluate_run, new_run_id, parse_gates, utc_now
 from xtts_qa.reporting.provenance import content_hash, environment
-from xtts_qa.results import SCHEMA_VERSION, Severity
+from xtts_qa.results import RuleResult
 
 __all__ = ["RunCollector", "COLLECTOR"]
 
@@ -54,19 +54,13 @@ class RunCollector:
         return not (self.health or self.evals)
 
     def check_report(self, label: str) -> dict[str, Any]:
-        """A ``CheckReport.to_dict()``-shaped dict from the rules that ran on ``label``."""
+        """``CheckReport.to_dict()`` of the rules that ran on ``label`` (built by the engine, as the CLI's is)."""
+        from xtts_qa.engine import build_report
+
         entry = self.health[label]
-        meta = entry["meta"]
-        results = [entry["rules"][code] for code in sorted(entry["rules"])]
-        findings = [f for r in results for f in r["findings"]]
-        summary = {s.value: sum(1 for f in findings if f["severity"] == s.value) for s in Severity}
-        exit_code = 2 if meta.get("unreadable") else (1 if summary["error"] else 0)
-        return {
-            "schema_version": SCHEMA_VERSION, "kind": "check", "target": meta["target"], "base": meta["base"],
-            "layout": meta["layout"], "files": meta["files"], "loads_in_coqui": meta["loads_in_coqui"],
-            "unreadable": meta["unreadable"], "exit_code": exit_code, "summary": summary,
-            "seconds": round(sum(r.get("seconds", 0.0) for r in results), 3), "results": results, "provenance": meta["provenance"],
-        }
+        results = tuple(RuleResult.from_dict(r) for r in entry["rules"].values())
+        report = build_report(entry["meta"], results, sum(r.seconds for r in results))
+        return report.to_dict()
 
     def build(self, settings: PluginSettings, targets: list[Target], device: str) -> RunRecord:
         """The run record: checks, evaluations, run-level gate overrides and provenance."""

@@ -89,29 +89,9 @@ class SessionState:
     def check_meta(self, label: str) -> dict[str, Any]:
         """What a CheckReport says about the checkpoint besides rule results (layout, files, loadability, provenance)."""
         if label not in self._meta:
-            from xtts_qa.engine import versions
-            from xtts_qa.rules.keys import load_verdict
+            from xtts_qa.engine import report_meta
 
-            ctx = self.context(label)
-            candidate = ctx.candidate
-            verdict, reasons = load_verdict(ctx)
-            files = {role: str(p) for role, p in candidate.paths.items() if p.exists()}
-            self._meta[label] = {
-                "target": str(candidate.target),
-                "base": str(self.base.target) if self.base else None,
-                "layout": candidate.checkpoint.layout if candidate.checkpoint else "unreadable",
-                "files": files,
-                "loads_in_coqui": verdict,
-                "unreadable": _cannot_run(candidate) or (self.base is not None and _cannot_run(self.base)),
-                "provenance": {
-                    "versions": versions(),
-                    "intent": self.options.intent,
-                    "file_sizes": {role: Path(p).stat().st_size for role, p in files.items()},
-                    "load_verdict_reasons": reasons,
-                    "config_source": candidate.config_source,
-                    "vocab_digest": candidate.vocab_digest(),
-                },
-            }
+            self._meta[label] = report_meta(self.context(label))
         return self._meta[label]
 
     def evaluation(self, label: str, suite: str, compute: Any) -> Any:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from xtts_qa.cache import file_digest
-from xtts_qa.checkpoint import ROLES
+from xtts_qa.checkpoint import locate_files
 
 __all__ = ["environment", "content_hash"]
 
@@ -39,7 +39,9 @@ def environment(device: str | None = None) -> dict[str, Any]:
 def content_hash(target: str | Path | None) -> str | None:
     """A short content hash of a model folder (its role files) or of a single checkpoint file.
 
-    Two folders with the same files (by content) get the same hash, wherever they live.
+    The files are the ones the check reads (:func:`xtts_qa.checkpoint.locate_files`: model.pth, best_model.pth or
+    the newest checkpoint_N.pth, and the support files), so two folders with the same files (by content) get the
+    same hash, wherever they live.
     """
     if target is None:
         return None
@@ -49,10 +51,11 @@ def content_hash(target: str | Path | None) -> str | None:
     if target.is_file():
         return file_digest(target)[:16]
     digest = hashlib.sha256()
-    for role, name in sorted(ROLES.items()):
-        candidates = [target / name] if role != "model" else [target / n for n in ("model.pth", "best_model.pth")]
-        for path in candidates:
-            if path.is_file():
-                digest.update(f"{role}:{file_digest(path)}\n".encode())
-                break
+    try:
+        _, paths = locate_files(target)
+    except Exception:  # noqa: BLE001 - provenance must never break a run; an unreadable folder has no hash
+        return None
+    for role, path in sorted(paths.items()):
+        if path.is_file():
+            digest.update(f"{role}:{file_digest(path)}\n".encode())
     return digest.hexdigest()[:16]

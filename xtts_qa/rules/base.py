@@ -17,7 +17,7 @@ from xtts_qa.checkpoint import Bundle, strip_dvae_prefix
 from xtts_qa.errors import UsageError
 from xtts_qa.pages import PageReleaser
 from xtts_qa.results import Finding, Severity
-from xtts_qa.scan import TensorStat, scan
+from xtts_qa.scan import Drift, TensorStat, scan
 
 __all__ = ["INTENTS", "CheckOptions", "Context", "Rule", "registry", "select_rules", "get_rule"]
 
@@ -173,6 +173,9 @@ class Rule:
     what: ClassVar[str] = ""
     why: ClassVar[str] = ""
     fix: ClassVar[str] = ""
+    #: severity per intent (inference / finetune / restore) where it differs from ``severity``; None means the rule
+    #: does not apply to that intent (it is not run, and says so among the skipped rules)
+    by_intent: ClassVar[dict[str, Severity | None]] = {}
     #: name of the safe repair action that fixes this rule's findings (``xtts-qa repair``), None when there is none
     repair: ClassVar[str | None] = None
 
@@ -185,6 +188,24 @@ class Rule:
                 raise RuntimeError(f"rule {cls.code} lacks name, groups or docs")
             _REGISTRY[cls.code] = cls
 
+    def __init__(self, intent: str = "inference") -> None:
+        self.intent = intent
+
+    @classmethod
+    def severity_for(cls, intent: str) -> Severity | None:
+        """This rule's severity when the user's intent is ``intent`` (None: not applicable)."""
+        return cls.by_intent.get(intent, cls.severity)
+
+    @classmethod
+    def severities(cls) -> dict[str, Severity | None]:
+        """Severity for every intent, in :data:`INTENTS` order."""
+        return {intent: cls.severity_for(intent) for intent in INTENTS}
+
+    def capped(self, severity: Severity) -> Severity:
+        """``severity``, but never more severe than this rule is for the current intent."""
+        own = self.severity_for(self.intent) or Severity.INFO
+        return severity if severity.rank >= own.rank else own
+
     def missing_inputs(self, ctx: Context) -> list[str]:
         """Human names of the required inputs that are not available."""
         return [_NEEDS_TEXT[n] for n in self.requires if not ctx.has(n)]
@@ -193,10 +214,40 @@ class Rule:
         raise NotImplementedError
 
     def finding(self, message: str, *, file: Any = None, severity: Severity | None = None, fix: str | None = None, **details: Any) -> Finding:
-        """Make a finding of this rule (severity and fix default to the rule's)."""
+        """Make a finding of this rule (severity defaults to the rule's for the current intent; fix to the rule's)."""
         return Finding(
-            code=self.code, name=self.name, severity=severity or self.severity, message=message, why=self.why,
+            code=self.code, name=self.name, severity=severity or self.severity_for(self.intent) or self.severity, message=message, why=self.why,
             fix=fix or self.fix, file=str(file) if file is not None else None, details=details,
+        )
+
+
+    def drift_finding(self, subject: str, drift: Drift, *, file: Any = None, **details: Any) -> Finding | None:
+        """A finding for ``subject`` compared with the base, by the tolerance model of :mod:`xtts_qa.scan`.
+
+        Identical: no finding. Changed beyond rounding: the rule's own severity. Only rounding-level differences
+        (a dtype cast, or averaging identical tensors in float32): a note (float32) or a warning (half precision,
+        where precision was lost for good) naming the likely cause, never an error.
+        """
+        if not drift.changed:
+            return None
+        figures = f"max |diff| {drift.max_abs:.3g}, relative L2 {drift.rel_l2:.3g}"
+        if drift.rounding_only:
+            severity = self.capped(Severity.INFO if drift.rounding == "float32" else Severity.WARNING)
+            return self.finding(
+                f"{subject}: {drift.changed} of {drift.compared} tensors differ from the base only by "
+                f"{drift.rounding_cause()} ({figures}, at most {drift.max_ulps:.3g} float32 ulps); the values are "
+                "the base's, not trained.",
+                file=file, severity=severity,
+                fix="Nothing is needed for inference. To be bit-exact again, copy these tensors from the base model "
+                    "(`xtts-qa repair`); merge only the GPT (`xtts-qa merge`).",
+                **drift.to_dict(), **details,
+            )
+        soft = drift.changed - drift.beyond_rounding
+        return self.finding(
+            f"{subject}: {drift.beyond_rounding} of {drift.compared} tensors differ from the base beyond float "
+            f"rounding ({figures}; e.g. {drift.examples[0]})"
+            + (f", {soft} more only by rounding." if soft else "."),
+            file=file, **drift.to_dict(), **details,
         )
 
 

@@ -27,8 +27,10 @@ class FrozenDrift(Rule):
     severity = Severity.ERROR
     groups = ("frozen", "base", "merge")
     requires = ("model", "base.model")
-    what = "hifigan_decoder.* (waveform decoder and speaker encoder) is bit-identical to the base model; only gpt.* may change."
-    why = "GPTTrainer optimises only the GPT. A changed decoder means the checkpoint was trained or merged outside the standard recipe (or descends from another base): the voice, timbre or speaker conditioning drift without any load error."
+    what = ("hifigan_decoder.* (waveform decoder and speaker encoder) equals the base model; only gpt.* may change. "
+            "Differences that float rounding explains (a float16/bfloat16 save, averaging identical tensors in float32) "
+            "are a note or a warning naming that cause; any larger difference is an error.")
+    why = "GPTTrainer optimises only the GPT. A decoder changed beyond rounding means the checkpoint was trained or merged outside the standard recipe (or descends from another base): the voice, timbre or speaker conditioning change without any load error."
     fix = "Copy the hifigan_decoder.* tensors (and mel_stats) from the base model into the checkpoint, or re-run the merge with inputs that share this base."
 
     def check(self, ctx: Context) -> Iterable[Finding]:
@@ -37,13 +39,9 @@ class FrozenDrift(Rule):
             if key != "mel_stats":
                 groups.setdefault(component_of(key), []).append(key)
         for component, keys in sorted(groups.items()):
-            drift = aggregate(ctx.stats, keys)
-            if drift.changed:
-                yield self.finding(
-                    f"{component}: {drift.changed} of {drift.compared} tensors differ from the base "
-                    f"(max |diff| {drift.max_abs:.3g}, relative L2 {drift.rel_l2:.3g}; e.g. {drift.examples[0]}).",
-                    file=ctx.candidate.describe("model"), component=component, **drift.to_dict(),
-                )
+            found = self.drift_finding(component, aggregate(ctx.stats, keys), file=ctx.candidate.describe("model"), component=component)
+            if found:
+                yield found
 
 
 class MelStatsBuffer(Rule):
@@ -53,17 +51,14 @@ class MelStatsBuffer(Rule):
     severity = Severity.ERROR
     groups = ("frozen", "base")
     requires = ("model", "base.model")
-    what = "The model's mel_stats buffer equals the base model's."
+    what = "The model's mel_stats buffer equals the base model's (rounding-level differences are a note or a warning)."
     why = "mel_stats normalises the conditioning mels; GPTTrainer overwrites it from mel_norm_file, so a wrong file there shifts every voice the model clones."
     fix = "Point the trainer's mel_norm_file at the base model's mel_stats.pth and copy the base buffer back into this checkpoint."
 
     def check(self, ctx: Context) -> Iterable[Finding]:
-        drift = aggregate(ctx.stats, ["mel_stats"])
-        if drift.changed:
-            yield self.finding(
-                f"mel_stats differs from the base (max |diff| {drift.max_abs:.3g}, relative L2 {drift.rel_l2:.3g}).",
-                file=ctx.candidate.describe("model"), **drift.to_dict(),
-            )
+        found = self.drift_finding("mel_stats buffer", aggregate(ctx.stats, ["mel_stats"]), file=ctx.candidate.describe("model"))
+        if found:
+            yield found
 
 
 class GptUnchanged(Rule):

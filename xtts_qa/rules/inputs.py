@@ -119,3 +119,31 @@ class UnusableConfig(Rule):
     def check(self, ctx: Context) -> Iterable[Finding]:
         if ctx.candidate.config is not None and ctx.arch is None and ctx.arch_error:
             yield self.finding(f"coqui-tts cannot build a model from it ({ctx.arch_error}).", file=ctx.candidate.config_source)
+
+
+class CoquiRefusesPickle(Rule):
+    code = "XQ007"
+    name = "coqui-refuses-pickle"
+    severity = Severity.ERROR
+    groups = ("input", "load")
+    requires = ("model",)
+    what = ("Config objects pickled inside model.pth use only the classes and module paths the installed coqui-tts "
+            "allows (read from coqui-tts's own weights_only allowlist, _legacy_safe_globals).")
+    why = ("torch.save of a dict holding an XttsConfig with coqui-tts >= 0.24 pickles XttsArgs / XttsAudioConfig under "
+           "TTS.tts.configs.xtts_config; coqui-tts 0.28 allows them only under their old path, so Xtts.load_checkpoint "
+           "raises 'UnpicklingError: Unsupported global' although every tensor is fine.")
+    fix = ("Re-save the checkpoint with the config as a plain dict: ckpt['config'] = config.to_dict() (or drop it; "
+           "config.json beside the model is what coqui reads).")
+
+    def check(self, ctx: Context) -> Iterable[Finding]:
+        from xtts_qa.loadability import refused_globals
+
+        path = ctx.candidate.paths.get("model")
+        if ctx.candidate.checkpoint is None or path is None or not path.is_file():
+            return
+        refused = refused_globals(path)
+        if refused:
+            yield self.finding(
+                f"coqui-tts would refuse to unpickle {iter_limited(refused, 3)} (UnpicklingError: Unsupported global).",
+                file=str(path), globals=refused[:20],
+            )

@@ -7,65 +7,10 @@ from collections.abc import Iterable
 from xtts_qa.results import Finding, Severity
 from xtts_qa.rules.base import Context, Rule, iter_limited
 
-__all__ = ["load_verdict"]
-
-
-def _extras_present(ctx: Context) -> set[str]:
-    arch = ctx.arch
-    assert arch is not None
-    return {k for k in ctx.tensors if k in arch.inference_extra}
-
-
-def _uses_v1_layout(ctx: Context) -> bool:
-    """The checkpoint carries the complete set of gpt_inference keys (how XTTS v1 was saved)."""
-    arch = ctx.arch
-    assert arch is not None
-    return bool(arch.inference_extra) and _extras_present(ctx) == set(arch.inference_extra)
-
-
-def _expected(ctx: Context) -> dict[str, tuple[tuple[int, ...], str]]:
-    arch = ctx.arch
-    assert arch is not None
-    return {**arch.model, **arch.inference_extra} if _uses_v1_layout(ctx) else dict(arch.model)
-
-
-def missing_keys(ctx: Context) -> list[str]:
-    return [k for k in _expected(ctx) if k not in ctx.tensors]
-
-
-def unexpected_keys(ctx: Context) -> list[str]:
-    expected = _expected(ctx)
-    return [k for k in ctx.tensors if k not in expected]
-
-
-def shape_mismatches(ctx: Context) -> list[tuple[str, tuple[int, ...], tuple[int, ...]]]:
-    expected = _expected(ctx)
-    return [
-        (k, tuple(v.shape), expected[k][0])
-        for k, v in ctx.tensors.items()
-        if k in expected and tuple(v.shape) != expected[k][0]
-    ]
-
-
-def load_verdict(ctx: Context) -> tuple[bool, list[str]]:
-    """Would ``Xtts.load_checkpoint(strict=True)`` succeed on the candidate? Returns (verdict, reasons)."""
-    c = ctx.candidate
-    reasons = [f"{p.role} file: {p.problem}" for p in c.problems if p.role in ("model", "config", "vocab")]
-    speakers = c.problem("speakers")
-    if speakers and speakers.kind != "missing":
-        reasons.append(f"speakers file: {speakers.problem}")
-    if not reasons and c.checkpoint is not None and c.checkpoint.foreign:
-        reasons.append(f"{len(c.checkpoint.foreign)} non-tensor state-dict entries")
-    if not reasons and ctx.arch is None and ctx.arch_error:
-        reasons.append(f"config.json does not build a model ({ctx.arch_error})")
-    if not reasons and ctx.arch is not None:
-        if missing_keys(ctx):
-            reasons.append(f"{len(missing_keys(ctx))} missing keys")
-        if unexpected_keys(ctx):
-            reasons.append(f"{len(unexpected_keys(ctx))} unexpected keys")
-        if shape_mismatches(ctx):
-            reasons.append(f"{len(shape_mismatches(ctx))} shape mismatches")
-    return not reasons, reasons
+from xtts_qa.loadability import expected_keys as _expected
+from xtts_qa.loadability import extras_present as _extras_present
+from xtts_qa.loadability import missing_keys, shape_mismatches, unexpected_keys
+from xtts_qa.loadability import uses_v1_layout as _uses_v1_layout
 
 
 class MissingKeys(Rule):

@@ -90,11 +90,13 @@ class IntBufferFloat(Rule):
     code = "XQ603"
     repair = "restore-int-dtype"
     name = "int-buffer-float"
-    severity = Severity.ERROR
+    severity = Severity.WARNING
     groups = ("numeric", "merge")
     requires = ("model", "config")
+    # load_state_dict casts them back and nothing reads them at inference; in training they are a merge-hygiene sign
+    by_intent = {"inference": Severity.INFO}
     what = "Integer buffers (BatchNorm num_batches_tracked, the DVAE's accumulator indices) are stored as integers."
-    why = "A merge that averages every tensor turns them into floats (often fractional); they load by casting, which hides that the merge script treated counters as weights."
+    why = "A merge that averages every tensor turns them into floats (often fractional). load_state_dict casts them back and inference never reads them, so it is harmless there; it shows the merge script treated counters as weights, which matters if the same script touched anything else."
     fix = "In the merge script, copy non-float tensors from one input instead of averaging them; then re-merge."
 
     def check(self, ctx: Context) -> Iterable[Finding]:

@@ -58,6 +58,8 @@ class MelStatsFile(Rule):
     severity = Severity.ERROR
     groups = ("support", "merge")
     requires = ("mel_stats", "model")
+    # only GPTTrainer reads mel_stats.pth (mel_norm_file); inference uses the buffer inside model.pth
+    by_intent = {"inference": Severity.INFO}
     what = "mel_stats.pth is a float tensor of shape (80,) equal to the model's mel_stats buffer."
     why = "GPTTrainer copies mel_norm_file into the buffer at the start of a fine-tune: a mel_stats.pth that disagrees with the buffer (e.g. a merge took it from one input only) silently changes conditioning in the next fine-tune."
     fix = "Copy mel_stats.pth from the base model folder; it must equal the base's buffer."
@@ -69,10 +71,11 @@ class MelStatsFile(Rule):
             yield self.finding(f"holds {shape}, not a float tensor of shape (80,).", file=path)
             return
         buffer = ctx.tensors.get("mel_stats")
-        if buffer is not None:
-            drift = aggregate(ctx.scan_small({"mel_stats": t}, {"mel_stats": buffer}), ["mel_stats"])
-            if drift.changed:
-                yield self.finding(f"differs from the model's mel_stats buffer (max |diff| {drift.max_abs:.3g}).", file=path, **drift.to_dict())
+        if buffer is not None and tuple(buffer.shape) == (80,):
+            found = self.drift_finding("mel_stats.pth vs the model's mel_stats buffer",
+                                       aggregate(ctx.scan_small({"mel_stats": t}, {"mel_stats": buffer}), ["mel_stats"]), file=path)
+            if found:
+                yield found
 
 
 class MelStatsVsBase(Rule):
@@ -82,6 +85,7 @@ class MelStatsVsBase(Rule):
     severity = Severity.ERROR
     groups = ("support", "base")
     requires = ("mel_stats", "base.mel_stats")
+    by_intent = {"inference": Severity.INFO}
     what = "mel_stats.pth is identical to the base model's mel_stats.pth."
     why = "mel_stats is a property of the base model's audio front end and never changes in a fine-tune; a different file means a wrong mel_norm_file was used."
     fix = "Copy mel_stats.pth from the base model folder."
@@ -91,6 +95,10 @@ class MelStatsVsBase(Rule):
         t, b = _mel_stats_file(ctx), ctx.base.mel_stats
         if t is None or not isinstance(b, torch.Tensor):
             return
-        drift = aggregate(ctx.scan_small({"m": t}, {"m": b}), ["m"])
-        if drift.changed:
-            yield self.finding(f"differs from the base's mel_stats.pth (max |diff| {drift.max_abs:.3g}).", file=ctx.candidate.describe("mel_stats"), **drift.to_dict())
+        if tuple(b.shape) != tuple(t.shape):
+            yield self.finding(f"has shape {list(t.shape)}, the base's {list(b.shape)}.", file=ctx.candidate.describe("mel_stats"))
+            return
+        found = self.drift_finding("mel_stats.pth", aggregate(ctx.scan_small({"m": t}, {"m": b}), ["m"]),
+                                   file=ctx.candidate.describe("mel_stats"))
+        if found:
+            yield found
