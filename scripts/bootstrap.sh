@@ -25,5 +25,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 # One resolve, pinned by constraints.txt (torch 2.9.1 is the newest torch whose torchaudio imports on a CPU box).
-.venv/bin/python -m pip install -q -c constraints.txt -e ".[test]"
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[test,ray]"
 echo "bootstrap: ready (.venv/bin/xtts-qa)" >&2

@@ -19,7 +19,7 @@ from xtts_qa.errors import XttsQaError
 log = logging.getLogger("xtts_qa")
 
 #: modules that add sub-commands: each has ``register(subparsers)`` setting ``func`` on its parsers
-COMMAND_MODULES = ["xtts_qa.demo.run", "xtts_qa.reporting.cli", "xtts_qa.evaluation.cli", "xtts_qa.repair.cli"]
+COMMAND_MODULES = ["xtts_qa.demo.run", "xtts_qa.reporting.cli", "xtts_qa.evaluation.cli", "xtts_qa.repair.cli", "xtts_qa.sweep"]
 
 
 def add_rule_options(parser: argparse.ArgumentParser) -> None:

@@ -91,6 +91,7 @@ def _numel(shape: tuple[int, ...]) -> int:
 
 class RestorePath(Rule):
     code = "XQ701"
+    repair = "make-restorable"
     name = "restore-path"
     severity = Severity.ERROR
     groups = ("trainer",)
@@ -157,6 +158,7 @@ class FinetuneInputs(Rule):
 
 class TrainerFields(Rule):
     code = "XQ703"
+    repair = "make-restorable"
     name = "trainer-fields"
     severity = Severity.ERROR
     groups = ("trainer",)
