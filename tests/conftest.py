@@ -39,3 +39,11 @@ def base_bundle(family):
     from xtts_qa.checkpoint import open_bundle
 
     return open_bundle(family[0].base.folder)
+
+
+@pytest.fixture(scope="session")
+def trainer_runs():
+    """Real coqui-tts Trainer artefacts (``xtts_qa.demo.trainer_runs``): built once per cache (about a minute), reused."""
+    from xtts_qa.demo.trainer_runs import trainer_artefacts
+
+    return trainer_artefacts()

@@ -41,7 +41,8 @@ from xtts_qa.errors import EnvironmentProblem
 
 log = logging.getLogger("xtts_qa")
 
-__all__ = ["GENERATOR_VERSION", "TrainerArtefacts", "trainer_artefacts", "cache_key"]
+__all__ = ["GENERATOR_VERSION", "TrainerArtefacts", "trainer_artefacts", "cache_key", "strict_load", "observe_restore",
+           "observe_trainer_start"]
 
 #: bump when what the generator produces changes (invalidates every cached generation)
 GENERATOR_VERSION = 1
@@ -227,13 +228,19 @@ def _file_sizes(folder: Path) -> dict[str, int]:
 # ----------------------------------------------------------------------------------------------------- build
 
 
-def _build(work: Path) -> dict[str, Any]:
+@contextlib.contextmanager
+def _keep_threads() -> Iterator[None]:
     threads = torch.get_num_threads()
     try:
-        return _build_all(work)
+        yield
     finally:
         # importing coqui's XTTS dataset module calls torch.set_num_threads(1) for the whole process
         torch.set_num_threads(threads)
+
+
+def _build(work: Path) -> dict[str, Any]:
+    with _keep_threads():
+        return _build_all(work)
 
 
 def _build_all(work: Path) -> dict[str, Any]:
@@ -266,10 +273,9 @@ def _build_all(work: Path) -> dict[str, Any]:
     for name, run in (("run2_from_export", run2), ("run2_from_bad_export", run2_bad)):
         obs[name]["best_model"] = _describe_trainer_file(run / "best_model.pth", base)
 
-    restore_export, obs["restore_from_export"] = _restore(work / "restore_from_export", base, export / "model.pth",
-                                                           support=export, compare_with=best_model)
-    restore_inf, obs["restore_from_inference"] = _restore(work / "restore_from_inference", base, base / "model.pth",
-                                                          support=base, compare_with=None)
+    restore_export, obs["restore_from_export"] = observe_restore(export / "model.pth", base, work / "restore_from_export",
+                                                                 support=export, compare_with=best_model)
+    restore_inf, obs["restore_from_inference"] = observe_restore(base / "model.pth", base, work / "restore_from_inference")
 
     export2 = _export(run2 / "best_model.pth", work / "export_run2", run_config=run2 / "config.json", base=base)
     merge_ok = _merge(work / "merge_ok", [export / "model.pth", export2 / "model.pth"], _MERGE_OK, base, run1)
@@ -281,7 +287,7 @@ def _build_all(work: Path) -> dict[str, Any]:
              "export": export / "model.pth", "export_bad_dvae": export_bad / "model.pth",
              "run2_from_export": run2 / "best_model.pth", "run2_from_bad_export": run2_bad / "best_model.pth",
              "merge_ok": merge_ok / "model.pth", "merge_scaled": merge_scaled / "model.pth"}
-    obs["strict_load"] = {name: _strict_load(path, base, work / "logs" / f"strict_load_{name}.log") for name, path in loads.items()}
+    obs["strict_load"] = {name: strict_load(path, base, work / "logs" / f"strict_load_{name}.log") for name, path in loads.items()}
     (work / _OBSERVATIONS).write_text(json.dumps(obs, indent=2, default=str))
     paths = {
         "base": base, "dataset": dataset, "run1": run1, "checkpoint": checkpoint, "best_model": best_model,
@@ -422,8 +428,53 @@ def _fit(out: Path, base: Path, dataset: Path, *, xtts_checkpoint: Path, support
     return run, observed
 
 
+def observe_trainer_start(xtts_checkpoint: Path, base: Path, log_file: Path, *, support: Path | None = None) -> dict[str, Any]:
+    """Build coqui's ``GPTTrainer`` as the recipe does to start a fine-tune from a model, and compare its DVAE with the base's.
+
+    Args:
+        xtts_checkpoint: the model.pth / checkpoint a new fine-tune starts from (``GPTArgs.xtts_checkpoint``).
+        base: the base model folder (its config.json sizes the model; its dvae.pth is the reference).
+        log_file: where coqui's log output goes.
+        support: folder holding dvae.pth, mel_stats.pth and vocab.json passed to the trainer (default: beside
+            ``xtts_checkpoint``).
+
+    Returns:
+        ``dvae_vs_base`` (keys, identical, max_abs_diff, differing_tensors) and ``dvae_restored_message``.
+    """
+    support = support or Path(xtts_checkpoint).parent
+    start_mark = log_file.stat().st_size if log_file.exists() else 0
+    with _keep_threads(), _captured(log_file):
+        config = _gpt_config(log_file.parent, base, base.parent / "dataset", xtts_checkpoint=Path(xtts_checkpoint),
+                             support=support)
+        model = _gpt_trainer(config)
+    text = log_file.read_text(errors="replace")[start_mark:]
+    return {"dvae_vs_base": _dvae_vs_base(model, base), "dvae_restored_message": "DVAE weights restored from" in text}
+
+
+def observe_restore(restore_path: Path, base: Path, out: Path, *, support: Path | None = None,
+                    compare_with: Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """Start coqui's Trainer with ``restore_path`` (it restores in ``Trainer.__init__``; nothing is trained).
+
+    The GPTTrainer is configured as the recipe does (xtts_checkpoint = the base's model.pth; dvae_checkpoint,
+    mel_norm_file and tokenizer_file from ``support``, default the base folder).
+
+    Args:
+        restore_path: the checkpoint given to ``TrainerArgs(restore_path=...)``.
+        base: base model folder.
+        out: output folder for the Trainer's run folder and ``coqui_output.log``.
+        support: folder with dvae.pth, mel_stats.pth, vocab.json.
+        compare_with: another restore_path; when given, the restored models are compared tensor by tensor.
+
+    Returns:
+        The Trainer's run folder and the observation: ``ok`` (or ``exception_type``/``exception``),
+        ``restored_layers`` ([restored, total] when the Trainer fell back to a partial restore), ``restored_step``,
+        ``missing_in_checkpoint`` (top-level groups), ``dvae_vs_base``, and the comparison.
+    """
+    with _keep_threads():
+        return _restore(Path(out), base, Path(restore_path), support=support or base, compare_with=compare_with)
+
+
 def _restore(out: Path, base: Path, restore_path: Path, *, support: Path, compare_with: Path | None) -> tuple[Path, dict[str, Any]]:
-    """A Trainer started with ``restore_path`` (the restore happens in ``Trainer.__init__``); no training."""
     from trainer import Trainer, TrainerArgs
     from trainer.logging.dummy_logger import DummyLogger
 
@@ -595,14 +646,18 @@ def _merge_vs_base(model_path: Path, base: Path) -> dict[str, Any]:
     }
 
 
-def _strict_load(model_path: Path, base: Path, log_file: Path) -> dict[str, Any]:
-    """``Xtts.load_checkpoint(strict=True)`` as an inference user calls it (base config.json + vocab.json)."""
+def strict_load(model_path: Path, base: Path, log_file: Path) -> dict[str, Any]:
+    """``Xtts.load_checkpoint(strict=True)`` as an inference user calls it, with the base's config.json and vocab.json.
+
+    Returns:
+        ``{"ok": True}`` or ``{"ok": False, "exception_type": ..., "exception": ...}``.
+    """
     from TTS.tts.configs.xtts_config import XttsConfig
     from TTS.tts.models.xtts import Xtts
 
     config = XttsConfig()
     config.load_json(str(base / "config.json"))
-    model = Xtts.init_from_config(config)
+    model = Xtts(config)
     try:
         with _captured(log_file):
             model.load_checkpoint(config, checkpoint_path=str(model_path), vocab_path=str(base / "vocab.json"),
