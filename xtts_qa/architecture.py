@@ -4,6 +4,12 @@ The expected key set, shapes and dtypes are never hard-coded: they come from bui
 (and the ``DiscreteVAE`` and ``TorchMelSpectrogram`` that ``GPTTrainer`` builds) with parameters on the meta
 device, which costs no memory. The result is cached as JSON per (model_args, text vocabulary size, coqui-tts
 version), so a second check of the same kind of model does not import coqui-tts at all.
+
+Before anything is built, the sizes in model_args are checked against :data:`xtts_qa.limits.MODEL_ARG_RANGES`
+(a config.json asking for 100000 GPT layers is refused with the value and the allowed range, not built). Cache
+entries verify themselves (format version, the key they were stored under, a checksum of the payload); a bad
+entry is rebuilt and reported once. A cache folder that cannot be used (read-only, a file where a folder
+should be, disk full) is an environment problem: the architecture is built in memory instead, with one warning.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from xtts_qa.cache import atomic_write_bytes, cache_dir
+from xtts_qa.errors import EnvironmentProblem
+from xtts_qa.limits import MAX_NESTING, MODEL_ARG_RANGES, SAMPLE_RATE_RANGE, model_args_problems, nesting_depth
 
 log = logging.getLogger("xtts_qa")
 
-__all__ = ["Spec", "ExpectedArchitecture", "expected_architecture", "DVAE_ARGS"]
+__all__ = ["Spec", "ExpectedArchitecture", "ConfigOutOfRange", "expected_architecture", "DVAE_ARGS"]
 
 #: (shape, dtype) of one state-dict entry
 Spec = tuple[tuple[int, ...], str]
@@ -40,7 +48,12 @@ DVAE_ARGS: dict[str, Any] = {
     "num_layers": 2,
     "use_transposed_convs": False,
 }
-_FORMAT = 2
+_FORMAT = 3
+_warned: set[str] = set()
+
+
+class ConfigOutOfRange(ValueError):
+    """model_args (or the text vocabulary / sample rate) ask for a model outside the resource contract."""
 
 
 @dataclass(frozen=True)
@@ -134,35 +147,107 @@ def _build(model_args: dict[str, Any], text_tokens: int | None, sample_rate: int
     )
 
 
-def _to_json(arch: ExpectedArchitecture) -> dict[str, Any]:
-    return {"format": _FORMAT, **dataclasses.asdict(arch)}
+def _payload(arch: ExpectedArchitecture) -> dict[str, Any]:
+    return dataclasses.asdict(arch)
 
 
-def _from_json(data: dict[str, Any]) -> ExpectedArchitecture:
+def _checksum(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _from_payload(data: dict[str, Any]) -> ExpectedArchitecture:
     def specs(d: dict[str, Any]) -> dict[str, Spec]:
-        return {k: (tuple(v[0]), v[1]) for k, v in d.items()}
+        return {str(k): (tuple(int(x) for x in v[0]), str(v[1])) for k, v in d.items()}
 
     return ExpectedArchitecture(
         model=specs(data["model"]), inference_extra=specs(data["inference_extra"]), dvae=specs(data["dvae"]),
         trainer_extra=specs(data["trainer_extra"]), text_tokens=int(data["text_tokens"]),
-        coqui_version=data["coqui_version"],
+        coqui_version=str(data["coqui_version"]),
     )
 
 
+def _read_entry(path: Any, key: str) -> ExpectedArchitecture | None:
+    """A verified cache entry, or None (absent). A bad entry is reported once and None returned (rebuilt)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        _warn_once(f"read:{path}", "cannot read architecture cache entry %s (%s); rebuilding it", path, exc.strerror)
+        return None
+    try:
+        data = json.loads(raw)
+        if not isinstance(data, dict) or nesting_depth(data) > MAX_NESTING:
+            raise ValueError("not a cache entry")
+        if data.get("format") != _FORMAT:
+            raise ValueError(f"format {data.get('format')!r}, expected {_FORMAT}")
+        if data.get("key") != key:
+            raise ValueError("stored under another key")
+        payload = data.get("payload")
+        if not isinstance(payload, dict) or data.get("sha256") != _checksum(payload):
+            raise ValueError("checksum mismatch")
+        return _from_payload(payload)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
+        _warn_once(f"bad:{path}", "architecture cache entry %s is invalid (%s); rebuilding it", path, str(exc)[:100])
+        return None
+
+
+def _warn_once(tag: str, message: str, *args: Any) -> None:
+    if tag not in _warned:
+        _warned.add(tag)
+        log.warning(message, *args)
+
+
+def _cache_path(key: str) -> Any:
+    """Where the entry lives, or None when the cache folder cannot be used (warned once)."""
+    try:
+        return cache_dir("arch") / f"{key}.json"
+    except OSError as exc:
+        problem = EnvironmentProblem(exc.filename or "cache", f"the xtts_qa cache folder cannot be used ({exc.strerror or exc}).",
+                                     "set XTTS_QA_CACHE to a writable folder.")
+        _warn_once("cache-dir", "%s; building the architecture in memory", problem)
+        return None
+
+
+def _check_bounds(model_args: dict[str, Any], text_tokens: int | None, sample_rate: int) -> None:
+    problems = model_args_problems(model_args)
+    lo, hi = MODEL_ARG_RANGES["gpt_number_text_tokens"]
+    if text_tokens is not None and not lo <= text_tokens <= hi:
+        problems.append(f"the text vocabulary has {text_tokens} tokens, outside the allowed range {lo}-{hi}")
+    lo, hi = SAMPLE_RATE_RANGE
+    if not lo <= sample_rate <= hi:
+        problems.append(f"audio.sample_rate = {sample_rate} is outside the allowed range {lo}-{hi}")
+    if problems:
+        raise ConfigOutOfRange("; ".join(problems[:4]) + " (resource limits: see README)")
+
+
 def expected_architecture(model_args: dict[str, Any], text_tokens: int | None, sample_rate: int = 22050) -> ExpectedArchitecture:
-    """The architecture coqui-tts builds for these model_args and this text vocabulary size (cached)."""
+    """The architecture coqui-tts builds for these model_args and this text vocabulary size (cached).
+
+    Raises:
+        ConfigOutOfRange: a size in model_args is outside :data:`xtts_qa.limits.MODEL_ARG_RANGES` (nothing is built).
+        Exception: whatever coqui-tts raises on a config it cannot build.
+    """
+    _check_bounds(model_args, text_tokens, sample_rate)
     key_src = json.dumps(
         {"args": model_args, "text_tokens": text_tokens, "sr": sample_rate, "coqui": _coqui_version(), "f": _FORMAT},
         sort_keys=True, default=str,
     )
     key = hashlib.sha256(key_src.encode()).hexdigest()[:24]
-    path = cache_dir("arch") / f"{key}.json"
-    if path.is_file():
-        try:
-            return _from_json(json.loads(path.read_text()))
-        except (ValueError, KeyError, TypeError, IndexError):
-            log.warning("ignoring unreadable architecture cache %s", path)
-    log.info("building expected architecture with coqui-tts (cached in %s)", path)
+    path = _cache_path(key)
+    if path is not None:
+        cached = _read_entry(path, key)
+        if cached is not None:
+            return cached
+    log.info("building expected architecture with coqui-tts%s", f" (cached in {path})" if path else "")
     arch = _build(model_args, text_tokens, sample_rate)
-    atomic_write_bytes(path, json.dumps(_to_json(arch)).encode())  # concurrent checks never read half a file
+    if path is not None:
+        payload = _payload(arch)
+        entry = {"format": _FORMAT, "key": key, "sha256": _checksum(payload), "payload": payload}
+        try:
+            atomic_write_bytes(path, json.dumps(entry).encode())  # concurrent checks never read half a file
+        except OSError as exc:
+            _warn_once("cache-write", "%s", EnvironmentProblem(
+                path.parent, f"cannot write the architecture cache ({exc.strerror or exc}); built in memory this time.",
+                "free disk space or set XTTS_QA_CACHE to a writable folder."))
     return arch

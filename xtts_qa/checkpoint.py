@@ -20,6 +20,8 @@ from typing import Any
 import torch
 
 from xtts_qa.errors import InputError
+from xtts_qa.inputs import reading, safe_exists
+from xtts_qa.limits import TensorBudget, tensor_problem
 from xtts_qa.safeload import PickledConfig, load_json, load_torch, plain
 
 log = logging.getLogger("xtts_qa")
@@ -77,6 +79,9 @@ class LoadedCheckpoint:
         top_level: the wrapper's non-model fields (epoch, step, optimizer, ...), summarised.
         embedded_config: the config dict pickled inside the checkpoint, if any.
         foreign: top-level model entries that are not tensors.
+        tensor_problems: normalised key -> why coqui-tts could not load that tensor (meta, sparse, quantized) or
+            why the resource contract refuses to read it (a declared size its storage does not hold). These
+            tensors are kept out of ``tensors``, ``dvae_tensors`` and ``trainer_tensors``, so no scan touches them.
     """
 
     layout: str
@@ -89,6 +94,7 @@ class LoadedCheckpoint:
     top_level: dict[str, Any]
     embedded_config: dict[str, Any] | None
     foreign: list[str] = field(default_factory=list)
+    tensor_problems: dict[str, str] = field(default_factory=dict)
 
     def lookup(self, raw_key: str) -> torch.Tensor | None:
         """The tensor stored under a raw (un-normalised) key."""
@@ -133,7 +139,8 @@ class Bundle:
     @property
     def model_args(self) -> dict[str, Any]:
         """``config["model_args"]`` (empty when there is no config)."""
-        return dict((self.config or {}).get("model_args") or {})
+        args = (self.config or {}).get("model_args")
+        return dict(args) if isinstance(args, dict) else {}
 
     @property
     def text_tokens(self) -> int | None:
@@ -234,18 +241,40 @@ def strip_dvae_prefix(state: dict[str, Any]) -> dict[str, torch.Tensor]:
     }
 
 
+def _normalised_name(raw: str) -> str:
+    return raw[len("xtts."):] if raw.startswith("xtts.") else raw
+
+
+def _admit_tensors(candidates: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Split tensors into those safe to scan and (raw key -> reason) for those coqui-tts could not load or the
+    resource contract refuses. Only metadata is read."""
+    budget = TensorBudget()
+    ok: dict[str, torch.Tensor] = {}
+    problems: dict[str, str] = {}
+    for key, t in candidates.items():
+        reason = tensor_problem(t) or budget.admit(t)
+        if reason:
+            problems[key] = reason
+        else:
+            ok[key] = t
+    return ok, problems
+
+
 def _classify(obj: Any) -> LoadedCheckpoint:
     if not isinstance(obj, dict):
         raise ValueError(f"holds a {type(obj).__name__}, not a dict with a state dict")
     wrapped = isinstance(obj.get("model"), dict)
     state = obj["model"] if wrapped else obj
-    tensors = {k: v for k, v in state.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
-    foreign = [str(k) for k in state if not (isinstance(k, str) and isinstance(state[k], torch.Tensor))]
-    if not tensors:
+    stored = {k: v for k, v in state.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
+    foreign = [str(k)[:200] for k in state if not (isinstance(k, str) and isinstance(state[k], torch.Tensor))]
+    if not stored:
         raise ValueError("holds no tensors" + (" under 'model'" if wrapped else ""))
+    tensors, refused = _admit_tensors(stored)
     xtts, dvae, extra, renamed, collisions = normalise_keys(tensors)
-    prefixed = sum(1 for k in tensors if k.startswith("xtts."))
-    unprefixed = sum(1 for k in tensors if k.startswith(("gpt.", "hifigan_decoder.")) or k == "mel_stats")
+    raw_keys = list(stored)
+    tensor_problems = {_normalised_name(k): reason for k, reason in refused.items()}
+    prefixed = sum(1 for k in stored if k.startswith("xtts."))
+    unprefixed = sum(1 for k in stored if k.startswith(("gpt.", "hifigan_decoder.")) or k == "mel_stats")
     top = {k: v for k, v in obj.items() if k != "model"} if wrapped else {}
     if prefixed and unprefixed:
         layout = "mixed"
@@ -257,18 +286,19 @@ def _classify(obj: Any) -> LoadedCheckpoint:
         layout = "inference"
     config = top.get("config")
     embedded = plain(config) if isinstance(config, (dict, PickledConfig)) else None
-    summary = {k: _summarise(v) for k, v in top.items() if k != "config"}
+    summary = {str(k)[:200]: _summarise(v) for k, v in top.items() if k != "config"}
     return LoadedCheckpoint(
         layout=layout,
         tensors=xtts,
         dvae_tensors=dvae,
         trainer_tensors=extra,
-        raw_keys=list(tensors),
+        raw_keys=raw_keys,
         renamed=renamed,
         collisions=collisions,
         top_level=summary,
         embedded_config=embedded,
         foreign=foreign,
+        tensor_problems=tensor_problems,
     )
 
 
@@ -297,52 +327,133 @@ def _read_vocab(path: Path) -> dict[str, int]:
 
 def _resolve_pointer(bundle: Bundle, role: str, folder: Path) -> None:
     """Use a support file named in config.model_args when it is not beside the checkpoint (trainer runs)."""
-    if bundle.paths[role].exists() or not bundle.config:
+    if safe_exists(bundle.paths[role]) or not bundle.config:
         return
     pointer = bundle.model_args.get(_CONFIG_POINTERS.get(role, ""), "")
-    if isinstance(pointer, str) and pointer and "://" not in pointer:
+    if isinstance(pointer, str) and pointer and "://" not in pointer and "\0" not in pointer:
         candidate = Path(pointer)
         candidate = candidate if candidate.is_absolute() else folder / candidate
-        if candidate.is_file():
-            bundle.paths[role] = candidate
+        if safe_exists(candidate):
+            bundle.paths[role] = candidate  # reading it (a folder, a FIFO, a too-long name) reports any problem
+
+
+#: top-level config.json fields whose type XttsConfig (coqpit) enforces when it loads the file
+_CONFIG_TYPES: dict[str, tuple[type, ...]] = {"model_args": (dict,), "audio": (dict,), "languages": (list,)}
+
+
+def _config_shape_problem(config: Any) -> str | None:
+    """Why coqui-tts's XttsConfig could not load this JSON value, checked on its shape only."""
+    if not isinstance(config, dict):
+        return f"holds a JSON {_json_type(config)}, not an object (coqui-tts's XttsConfig cannot load it)."
+    for name, types in _CONFIG_TYPES.items():
+        value = config.get(name)
+        if value is not None and not isinstance(value, types):
+            return f"{name} is a JSON {_json_type(value)}, not {'an object' if types == (dict,) else 'a list'}."
+    languages = config.get("languages")
+    if isinstance(languages, list) and not all(isinstance(x, str) for x in languages):
+        return "languages must list language codes (strings)."
+    return None
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
+#: what each support file must hold, as (check, description)
+_PAYLOADS: dict[str, tuple[Any, str]] = {
+    "dvae": (lambda v: isinstance(v, dict), "a DiscreteVAE state dict"),
+    "mel_stats": (lambda v: isinstance(v, torch.Tensor), "a float tensor of shape (80,)"),
+    "speakers": (lambda v: isinstance(v, dict), "a dict of speakers"),
+}
+
+
+def _support_tensor_problem(value: Any) -> str | None:
+    """The first tensor inside a support file's payload that coqui-tts could not use or the contract refuses."""
+    budget = TensorBudget()
+    stack, seen = [value], 0
+    while stack and seen < 100_000:
+        item = stack.pop()
+        seen += 1
+        if isinstance(item, torch.Tensor):
+            reason = tensor_problem(item) or budget.admit(item)
+            if reason:
+                return reason
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return None
 
 
 def open_bundle(target: str | Path) -> Bundle:
     """Read every file of a model. Missing or unreadable files become :class:`LoadProblem` entries.
 
+    Every read goes through :func:`xtts_qa.inputs.reading`, so no input can raise anything but ``InputError``.
+    A support file (dvae.pth, mel_stats.pth, speakers_xtts.pth) that holds None or the wrong type of object is
+    recorded like a missing file (kind ``missing``), since every consumer treats it as one.
+
     Raises:
-        InputError: only when ``target`` itself does not exist.
+        InputError: only when ``target`` itself does not exist or cannot be examined.
     """
-    folder, paths = locate_files(target)
+    with reading(target, "pass a model folder or a .pth checkpoint file."):
+        folder, paths = locate_files(target)
     bundle = Bundle(target=Path(target), paths=paths)
 
     def attempt(role: str, reader: Any) -> Any:
         path = bundle.paths[role]
         try:
-            return reader(path)
+            with reading(path):
+                try:
+                    return reader(path)
+                except ValueError as err:  # our own readers' "holds no tensors", "nested too deep", ...
+                    raise InputError(path, f"{err}.", "check that this is the right file.") from None
         except InputError as err:
-            kind = "missing" if not path.exists() else "refused" if err.problem.startswith("refused") else "unreadable"
+            kind = "missing" if not safe_exists(path) else "refused" if err.problem.startswith("refused") else "unreadable"
             bundle.problems.append(LoadProblem(role, str(path), err.problem, err.fix, kind=kind))
-        except ValueError as err:
-            bundle.problems.append(LoadProblem(role, str(path), f"{err}.", "check that this is the right file."))
         return None
 
     bundle.checkpoint = attempt("model", lambda p: _classify(load_torch(p)))
-    bundle.config = attempt("config", load_json)
+    config = attempt("config", load_json)
+    if config is not None or (safe_exists(paths["config"]) and not bundle.problem("config")):
+        problem = _config_shape_problem(config)
+        if problem:
+            bundle.problems.append(LoadProblem("config", str(paths["config"]), problem, "restore config.json from the base model folder."))
+            config = None
+    bundle.config = config
     bundle.config_source = str(paths["config"]) if bundle.config is not None else None
     if bundle.config is None and bundle.checkpoint and bundle.checkpoint.embedded_config:
-        bundle.config = bundle.checkpoint.embedded_config
-        bundle.config_source = f"{paths['model']} (embedded config)"  # config.json stays reported missing
-    if bundle.config is not None and not isinstance(bundle.config, dict):
-        bundle.problems.append(LoadProblem("config", str(paths["config"]), "is JSON but not an object.", "restore config.json from the base model folder."))
-        bundle.config = None
+        embedded = bundle.checkpoint.embedded_config
+        if _config_shape_problem(embedded) is None:
+            bundle.config = embedded
+            bundle.config_source = f"{paths['model']} (embedded config)"  # config.json stays reported missing
     for role in ("vocab", "dvae", "mel_stats"):
         _resolve_pointer(bundle, role, folder)
     bundle.vocab = attempt("vocab", _read_vocab)
-    dvae = attempt("dvae", load_torch)
+    dvae = _support(bundle, "dvae", attempt)
     if dvae is not None:
         bundle.dvae_raw_type = type(dvae).__name__
         bundle.dvae = dvae if isinstance(dvae, dict) else None
-    bundle.mel_stats = attempt("mel_stats", load_torch)
-    bundle.speakers = attempt("speakers", load_torch)
+    bundle.mel_stats = _support(bundle, "mel_stats", attempt)
+    bundle.speakers = _support(bundle, "speakers", attempt)
     return bundle
+
+
+def _support(bundle: Bundle, role: str, attempt: Any) -> Any:
+    """Read a support file; None or a wrong-type payload is recorded like a missing file, a tensor coqui-tts could
+    not use (or the contract refuses) makes the file unreadable."""
+    path = bundle.paths[role]
+    value = attempt(role, load_torch)
+    if bundle.problem(role) is not None:
+        return None
+    accepts, wanted = _PAYLOADS[role]
+    if not accepts(value):
+        bundle.problems.append(LoadProblem(
+            role, str(path), f"holds {'None' if value is None else 'a ' + type(value).__name__}, not {wanted}: as good as a missing file.",
+            "copy it from the base model folder.", kind="missing"))
+        return None if value is None else value
+    reason = _support_tensor_problem(value)
+    if reason:
+        bundle.problems.append(LoadProblem(role, str(path), f"a tensor in it cannot be used: {reason}.", "copy it from the base model folder."))
+        return None
+    return value

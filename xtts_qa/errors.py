@@ -33,3 +33,23 @@ class InputError(XttsQaError):
 
 class UsageError(XttsQaError):
     """The command line or an option value is wrong (exit code 2)."""
+
+
+class EnvironmentProblem(XttsQaError):
+    """The machine, not the user's model, is in the way: the cache folder is read-only, a file sits where a folder
+    should be, the disk is full. Never reported as a finding about a checkpoint.
+
+    Attributes:
+        path: the folder or file of the environment that is unusable.
+        problem: what is wrong, in one sentence.
+        fix: what the user should do about it.
+    """
+
+    def __init__(self, path: str | Path, problem: str, fix: str = "") -> None:
+        self.path = Path(path)
+        self.problem = problem
+        self.fix = fix
+        text = f"{self.path}: {problem}"
+        if fix:
+            text += f" Fix: {fix}"
+        super().__init__(text)

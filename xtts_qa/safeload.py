@@ -8,9 +8,9 @@ never needs (or runs) coqui-tts code. A file that needs any other global is refu
 
 from __future__ import annotations
 
-import json
 import logging
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,8 @@ from typing import Any
 import torch
 
 from xtts_qa.errors import InputError
+from xtts_qa.inputs import describe_os_error, read_json, reading, require_regular_file
+from xtts_qa.limits import MAX_NESTING, nesting_depth
 
 log = logging.getLogger("xtts_qa")
 
@@ -63,23 +65,28 @@ _STAND_INS = [
 
 
 def plain(obj: Any) -> Any:
-    """Turn stand-ins (and containers holding them) into plain dicts and lists."""
+    """Turn stand-ins (and containers holding them) into plain dicts and lists.
+
+    Raises:
+        ValueError: ``obj`` nests deeper than :data:`xtts_qa.limits.MAX_NESTING` levels or contains itself.
+    """
+    if nesting_depth(obj) > MAX_NESTING:
+        raise ValueError(f"holds an object nested more than {MAX_NESTING} levels deep (or one that contains itself)")
+    return _plain(obj)
+
+
+def _plain(obj: Any) -> Any:
     if isinstance(obj, PickledConfig):
-        return {k: plain(v) for k, v in obj.fields.items()}
+        return {k: _plain(v) for k, v in obj.fields.items()}
     if isinstance(obj, dict):
-        return {k: plain(v) for k, v in obj.items()}
+        return {k: _plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [plain(v) for v in obj]
+        return [_plain(v) for v in obj]
     return obj
 
 
 def _require_file(path: Path) -> None:
-    if not path.exists():
-        raise InputError(path, "file not found.", "check the path, or copy the file from the base model folder.")
-    if path.is_dir():
-        raise InputError(path, "is a folder where a file was expected.", "point at the file inside it.")
-    if path.stat().st_size == 0:
-        raise InputError(path, "is empty (0 bytes): the save or copy was interrupted.", "copy or export it again.")
+    require_regular_file(path)
 
 
 def load_torch(path: str | Path, *, mmap: bool = True) -> Any:
@@ -90,8 +97,9 @@ def load_torch(path: str | Path, *, mmap: bool = True) -> Any:
     """
     path = Path(path)
     _require_file(path)
-    with open(path, "rb") as fh:
-        magic = fh.read(4)
+    with reading(path):
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
     is_zip = magic[:2] == b"PK"
     if is_zip and not _zip_readable(path):
         raise InputError(
@@ -108,14 +116,24 @@ def load_torch(path: str | Path, *, mmap: bool = True) -> Any:
             raise InputError(
                 path,
                 f"refused: unpickling it would need globals that are not plain tensors or coqui configs "
-                f"({', '.join(_unsafe_globals(path)) or 'unknown'}); loading them could run arbitrary code.",
+                f"({', '.join(_unsafe_globals(path, text)) or 'unknown'}); loading them could run arbitrary code.",
                 "re-save the checkpoint as a plain state dict (torch.save({'model': model.state_dict()}, ...)) "
                 "from code you trust.",
             ) from None
         raise InputError(path, f"cannot be read as a PyTorch checkpoint ({_first_line(text)}).", "check that this is the right file.") from None
+    except OSError as exc:
+        problem, fix = describe_os_error(exc)
+        raise InputError(path, problem, fix) from None
+    except RecursionError:
+        raise InputError(path, f"nests too deeply to read (more than {MAX_NESTING} levels).", "re-save it as a plain state dict.") from None
+    except MemoryError:
+        raise InputError(path, "needs more memory to read than this check may use (see README: Resource limits).",
+                         "check that this is the right file.") from None
     except Exception as exc:  # noqa: BLE001 - on garbage the unpickler raises anything (struct.error, IndexError, ...)
         text = _first_line(str(exc))
-        if "central directory" in text or "zip archive" in text or "PytorchStreamReader" in text:
+        if "NestedTensorImpl" in text:
+            problem = "holds a nested tensor, which no state dict can load."
+        elif "central directory" in text or "zip archive" in text or "PytorchStreamReader" in text:
             problem = f"corrupt checkpoint archive ({text}): the save or download was cut short."
         elif isinstance(exc, EOFError) or "Ran out of input" in text:
             problem = "ends too early (truncated file)."
@@ -131,12 +149,21 @@ def _zip_readable(path: Path) -> bool:
         return False
 
 
-def _unsafe_globals(path: Path) -> list[str]:
+_GLOBAL_IN_MESSAGE = re.compile(r"GLOBAL ([A-Za-z_][\w.]*)")
+
+
+def _unsafe_globals(path: Path, message: str = "") -> list[str]:
+    """The refused globals: from the archive's pickle when torch can list them, else from torch's message
+    (legacy-format files, and numpy arrays, which the archive scan does not name)."""
+    allowed = set(ALLOWED_CONFIG_CLASSES)
     try:
-        allowed = set(ALLOWED_CONFIG_CLASSES)
-        return [g for g in torch.serialization.get_unsafe_globals_in_checkpoint(str(path)) if g not in allowed]
-    except Exception:  # a legacy or broken file: the message still says it was refused
-        return []
+        found = [g for g in torch.serialization.get_unsafe_globals_in_checkpoint(str(path)) if g not in allowed]
+    except Exception:  # noqa: BLE001 - a legacy or broken file: fall back to the message
+        found = []
+    for name in _GLOBAL_IN_MESSAGE.findall(message):
+        if name not in found and name not in allowed:
+            found.append(name)
+    return found[:10]
 
 
 def _first_line(text: str) -> str:
@@ -145,14 +172,5 @@ def _first_line(text: str) -> str:
 
 
 def load_json(path: str | Path) -> Any:
-    """Read a JSON file, turning every failure into an :class:`InputError` naming the file."""
-    path = Path(path)
-    _require_file(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise InputError(path, "is not UTF-8 text (a binary file?).", "point at the right file.") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            path, f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).", "restore it from the base model folder."
-        ) from None
+    """Read a JSON file (size and nesting bounded), turning every failure into an :class:`InputError` naming the file."""
+    return read_json(path)
