@@ -1,8 +1,9 @@
 """Plan a repair from the check's findings: each rule names its safe action (``Rule.repair``) next to the rule.
 
-A finding at warning or error severity whose rule has an action is fixed by it; an error whose rule has none (NaN
+A finding (at any severity: a note such as "mel_stats.pth differs from the base" is still worth fixing when the fix
+is exact) whose rule has an action is fixed by it; an error whose rule has none (NaN
 in trained weights, a vocabulary that does not match the embeddings, another base, a scaled merge ...), or whose
-action refuses, makes the whole repair refuse with the reasons: nothing is written. Notes are left alone.
+action refuses, makes the whole repair refuse with the reasons: nothing is written. Other findings stay as they are.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from xtts_qa.rules.base import registry
 log = logging.getLogger("xtts_qa")
 
 __all__ = ["RepairPlan", "plan_repair"]
-
-_ACTED_ON = (Severity.ERROR, Severity.WARNING)
 
 
 @dataclass
@@ -127,12 +126,10 @@ def plan_repair(target: str | Path, base: str | Path, intent: str = "inference")
     for finding in sorted(before.findings, key=lambda f: f.code):
         rule = rules.get(finding.code)
         action = ACTIONS.get(rule.repair or "") if rule is not None else None
-        if finding.severity not in _ACTED_ON:
-            continue
         if action is None:
             if finding.severity is Severity.ERROR:
                 plan.refusals.append(f"{finding.code} {finding.name}: {finding.message} No safe automatic repair: {finding.fix}")
-            else:
+            elif finding.severity is Severity.WARNING:
                 plan.left.append(finding)
             continue
         try:
@@ -140,6 +137,6 @@ def plan_repair(target: str | Path, base: str | Path, intent: str = "inference")
         except Refusal as why:
             if finding.severity is Severity.ERROR:
                 plan.refusals.append(f"{finding.code} {finding.name}: {why}.")
-            else:
+            elif finding.severity is Severity.WARNING:
                 plan.left.append(finding)
     return plan
