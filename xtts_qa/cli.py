@@ -107,14 +107,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
     for noisy in ("TTS", "trainer", "transformers", "numba", "faster_whisper", "httpx", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    return _run_guarded(args)
+
+
+def _run_guarded(args: argparse.Namespace) -> int:
+    """The error boundary of every command: one line on stderr and exit 2, never a traceback (it goes to the
+    debug log: ``XTTS_QA_DEBUG=1`` prints it)."""
+    from xtts_qa.errors import EnvironmentProblem
+    from xtts_qa.inputs import describe_os_error
+
     try:
         return int(args.func(args))
+    except EnvironmentProblem as err:  # the machine, not the user's files
+        print(f"xtts-qa: environment problem: {err}", file=sys.stderr)
+        return 2
     except XttsQaError as err:  # InputError, UsageError: one line naming the file and the fix
         print(f"xtts-qa: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("xtts-qa: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return 2
+    except OSError as exc:  # a path the user named that no reader above turned into an InputError
+        problem, fix = describe_os_error(exc)
+        where = exc.filename if isinstance(exc.filename, str) and len(exc.filename) < 300 else "input"
+        print(f"xtts-qa: error: {where}: {problem} Fix: {fix}", file=sys.stderr)
+        return 2
+    except (RecursionError, MemoryError) as exc:
+        log.debug("unbounded input", exc_info=True)
+        print(f"xtts-qa: error: an input needs more {'nesting' if isinstance(exc, RecursionError) else 'memory'} than this "
+              "check may use (see README: Resource limits). Fix: check the files you passed.", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a defect in xtts_qa: still one line, the traceback only on request
+        if os.environ.get("XTTS_QA_DEBUG"):
+            raise
+        log.debug("internal error", exc_info=True)
+        text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        print(f"xtts-qa: internal error: {type(exc).__name__}: {text} (please report it; XTTS_QA_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

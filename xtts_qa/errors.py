@@ -8,6 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def shorten_path(path: str | Path, limit: int = 240) -> str:
+    """A path for a one-line message: a hostile 5000-character name is elided in the middle."""
+    text = str(path)
+    return text if len(text) <= limit else f"{text[:limit // 2]}...({len(text)} characters)...{text[-limit // 2:]}"
+
+
 class XttsQaError(Exception):
     """Base class of every error xtts_qa raises on purpose."""
 
@@ -25,7 +31,7 @@ class InputError(XttsQaError):
         self.path = Path(path)
         self.problem = problem
         self.fix = fix
-        text = f"{self.path}: {problem}"
+        text = f"{shorten_path(self.path)}: {problem}"
         if fix:
             text += f" Fix: {fix}"
         super().__init__(text)
@@ -49,7 +55,7 @@ class EnvironmentProblem(XttsQaError):
         self.path = Path(path)
         self.problem = problem
         self.fix = fix
-        text = f"{self.path}: {problem}"
+        text = f"{shorten_path(self.path)}: {problem}"
         if fix:
             text += f" Fix: {fix}"
         super().__init__(text)
