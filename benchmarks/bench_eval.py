@@ -18,8 +18,13 @@ resemblyzer), each producing the same figures (WER, similarity to the reference 
 It also times the espeak-ng command backend (fast synthesis, so ASR dominates) naive vs xtts_qa cold, and ASR
 alone with 1 and 2 thread-pool workers.
 
+ASR section (``--asr-only`` runs just this): the bundled English-only ``tiny.en`` and the bundled multilingual Whisper
+``base`` on the same clean espeak-ng clips (the suite's sentences): the WER noise floor (corpus WER and the worst
+sentence, after normalisation: what the ASR alone adds to every gate), clips/s and ASR real-time factor, and the cost
+of Whisper's language identification. This is the measurement behind the default ASR choice (asr.py).
+
 Usage: python benchmarks/bench_eval.py [--sentences 20] [--max-audio-tokens 40] [--device auto] [--size tiny|full]
-                                      [--skip-xtts] [--skip-espeak]
+                                      [--skip-xtts] [--skip-espeak] [--asr-only]
 """
 
 from __future__ import annotations
@@ -166,6 +171,7 @@ def main() -> int:
                         help="XTTS model size: tiny (seconds) or the released XTTS-v2 architecture (1.87 GB model.pth, ~12 s per load)")
     parser.add_argument("--skip-xtts", action="store_true")
     parser.add_argument("--skip-espeak", action="store_true")
+    parser.add_argument("--asr-only", action="store_true", help="only the ASR noise-floor comparison (tiny.en vs base)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     warnings.filterwarnings("ignore")
@@ -183,6 +189,9 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="xtts_qa-bench-eval-"))
     suite_path = write_suite(work, args.sentences)
     n = args.sentences
+    asr_section(args, suite_path, work, device)
+    if args.asr_only:
+        return 0
 
     # warm-up: pay the imports and first-call JIT outside every timing
     import faster_whisper  # noqa: F401
@@ -218,6 +227,45 @@ def espeak_section(args: argparse.Namespace, suite_path: Path, base_opts: object
         asr.transcribe_many([(w, "en") for w in wavs])
         took = time.perf_counter() - started
         print(f"  ASR only, {len(wavs)} clips, {workers} worker(s): {took:.1f}s ({len(wavs) / took:.2f} clips/s)")
+
+
+def asr_section(args: argparse.Namespace, suite_path: Path, work: Path, device: str) -> None:
+    """tiny.en vs multilingual base on the same clean espeak-ng clips: noise floor, clips/s, ASR RTF."""
+    import subprocess
+
+    import soundfile as sf
+
+    from xtts_qa.evaluation.asr import AsrOptions, Transcriber
+    from xtts_qa.evaluation.metrics import score_text
+    from xtts_qa.evaluation.normalize import normaliser_for
+    from xtts_qa.evaluation.suite import load_suite
+
+    sentences = load_suite(suite_path).sentences
+    clips = []
+    for s in sentences:
+        wav = work / f"asr-{s.id}.wav"
+        subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(wav), s.text], check=True, capture_output=True)
+        clips.append(wav)
+    audio_s = sum(sf.info(str(c)).duration for c in clips)
+    norm = normaliser_for("en")
+    print(f"\nASR on {len(clips)} clean espeak-ng clips ({audio_s:.1f} s of audio), device {device}, {os.cpu_count()} cores:")
+    for model, lid in (("tiny.en", False), ("base", False), ("base", True)):
+        asr = Transcriber(AsrOptions(model=model, device=args.device, workers=2, language_id=lid))
+        asr.recognise(clips[0], "en")  # load and warm up outside the timing
+        started = time.perf_counter()
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            heard = list(pool.map(lambda c: asr.recognise(c, "en"), clips))
+        took = time.perf_counter() - started
+        scores = [score_text(s.text, h.text, norm) for s, h in zip(sentences, heard)]
+        errors = sum(x.words.errors for x in scores)
+        words = sum(x.words.reference_length for x in scores)
+        worst = max(scores, key=lambda x: x.wer)
+        over = sum(1 for x in scores if x.wer > 0.5)
+        print(f"  {model:8} {'+ language id' if lid else '             '} corpus WER {errors / words:.3f}, worst sentence "
+              f"{worst.wer:.2f}, sentences over 0.5: {over}/{len(scores)}; {len(clips) / took:.2f} clips/s, "
+              f"ASR RTF {took / audio_s:.3f}")
 
 
 def xtts_section(args: argparse.Namespace, suite_path: Path, base_opts: object, work: Path, device: str, n: int) -> None:

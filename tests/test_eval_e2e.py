@@ -12,31 +12,33 @@ import torch
 import yaml
 
 from xtts_qa.cli import main
+from xtts_qa.evaluation.registry import FLAGS, METRICS
 from xtts_qa.evaluation.runner import EvalOptions, run_eval
 from xtts_qa.evaluation.synth import SynthOptions
 
 pytestmark = pytest.mark.slow
 
 _NUM = {"type": ["number", "null"]}
-_METRICS = {"type": "object", "required": ["wer", "cer", "mean_wer", "hallucination_rate", "similarity_ref", "similarity_base", "rtf"],
-            "properties": {k: _NUM for k in ("wer", "cer", "mean_wer", "hallucination_rate", "similarity_ref", "similarity_base", "rtf")}}
+_METRICS = {"type": "object", "required": list(METRICS), "properties": {k: _NUM for k in METRICS if not METRICS[k].paired}}
 #: the JSON contract the reporting side builds on
 CONTRACT = {
     "type": "object",
-    "required": ["schema_version", "kind", "candidate", "base", "suite", "exit_code", "passed", "gates", "metrics", "sentences", "provenance"],
+    "required": ["schema_version", "kind", "candidate", "base", "suite", "exit_code", "passed", "strict", "headline", "flags", "gates",
+                 "metrics", "sentences", "provenance"],
     "properties": {
-        "schema_version": {"const": 1}, "kind": {"const": "eval"}, "candidate": {"type": "string"},
+        "schema_version": {"const": 2}, "kind": {"const": "eval"}, "headline": {"type": "string"}, "strict": {"type": "boolean"}, "candidate": {"type": "string"},
         "base": {"type": ["string", "null"]}, "suite": {"type": "string"}, "exit_code": {"enum": [0, 1]}, "passed": {"type": "boolean"},
-        "gates": {"type": "array", "items": {"type": "object", "required": ["expr", "metric", "value", "ci", "passed", "message"],
+        "gates": {"type": "array", "items": {"type": "object", "required": ["expr", "metric", "value", "ci", "outcome", "passed", "mde", "message"],
                   "properties": {"expr": {"type": "string"}, "metric": {"type": "string"}, "value": _NUM,
                                  "ci": {"oneOf": [{"type": "null"}, {"type": "array", "items": _NUM, "minItems": 2, "maxItems": 2}]},
+                                 "outcome": {"enum": ["pass", "fail", "inconclusive", "not-applicable"]},
                                  "passed": {"type": "boolean"}, "message": {"type": "string"}}}},
         "metrics": {"type": "object", "required": ["candidate", "base"],
                     "properties": {"candidate": _METRICS, "base": {"oneOf": [{"type": "null"}, _METRICS]}}},
         "sentences": {"type": "array", "items": {"type": "object", "required": [
             "id", "language", "text", "transcript", "wer", "cer", "similarity_ref", "similarity_base", "duration_s", "rtf", "flags",
-            "verdict", "audio", "base_audio", "base_transcript", "base_wer", "reference_audio"],
-            "properties": {"verdict": {"enum": ["pass", "fail"]}, "flags": {"type": "array", "items": {"type": "string"}},
+            "verdict", "audio", "base_audio", "base_transcript", "base_wer", "reference_audio", "loudness", "cached", "explanations"],
+            "properties": {"verdict": {"enum": ["pass", "fail"]}, "flags": {"type": "array", "items": {"enum": list(FLAGS)}},
                            "audio": {"type": ["string", "null"]}, "base_audio": {"type": ["string", "null"]},
                            "reference_audio": {"type": ["string", "null"]}, "wer": _NUM, "base_wer": _NUM}}},
         "provenance": {"type": "object", "required": ["candidate_hash", "base_hash", "versions", "asr_model", "speaker_model",
@@ -59,7 +61,12 @@ def test_espeak_passes_the_smoke_suite_against_itself(tmp_path: Path, capsys: py
         assert Path(s["reference_audio"]).is_file() and s["base_transcript"] == s["transcript"]
     by_id = {s["id"]: s for s in report["sentences"]}
     assert by_id["question"]["wer"] < 0.3 and by_id["long"]["wer"] < 0.3
-    assert "whisper-english" in report["provenance"]["normaliser"]
+    assert "whisper-english" in report["provenance"]["normaliser"] and "whisper-base" in report["provenance"]["asr_model"]
+    assert all(g["outcome"] == "pass" for g in report["gates"]), report["gates"]
+    assert all(s["rtf"] is not None or s["cached"] for s in report["sentences"])
+    for name in ("summary.json", "sentences.jsonl", "report.html"):  # the same run record as the pytest plugin writes
+        assert (tmp_path / name).is_file()
+    assert (tmp_path.parent / "history.sqlite").is_file()
     assert report["provenance"]["candidate_hash"] == report["provenance"]["base_hash"]
     assert json.loads((tmp_path / "report.json").read_text())["metrics"] == report["metrics"]
 
@@ -67,12 +74,29 @@ def test_espeak_passes_the_smoke_suite_against_itself(tmp_path: Path, capsys: py
     again = run_eval("espeak", "espeak", "smoke-en", EvalOptions(backend="command", progress=False))
     cache = again.provenance["cache"]
     assert cache["audio_misses"] == 0 and cache["transcript_misses"] == 0 and cache["audio_hits"] == 20
-    assert again.metrics.to_dict() == {**report["metrics"]["candidate"], "flag_rate": again.metrics.to_dict()["flag_rate"]}
+    # cached audio was not synthesised in this run: its RTF is not reported as if it were
+    assert again.metrics.rtf is None and all(s.rtf is None and s.cached for s in again.sentences)
+    assert "cached" in again.provenance["rtf_source"]
+    assert {k: v for k, v in again.metrics.to_dict().items() if k != "rtf"} == \
+        {k: v for k, v in report["metrics"]["candidate"].items() if k != "rtf"}
 
     # a stricter gate on the command line fails the run: exit code 1
     assert main(["-q", "eval", "espeak", "--base", "espeak", "--backend", "command", "--gate", "wer <= 0.01"]) == 1
     text = capsys.readouterr().out
     assert "FAILED: wer <= 0.01" in text and "money" in text
+
+
+def test_readme_command_backend_example_without_base_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["-q", "eval", "espeak", "--backend", "command", "--command", "espeak-ng -v {voice} -w {out} {text}",
+                 "--suite", "smoke-en", "--out", str(tmp_path / "run"), "--history", str(tmp_path / "h.sqlite")])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert "not applicable" in text and "no base model" in text and text.splitlines()[0].startswith("PASSED")
+    from xtts_qa.reporting.history import HistoryStore
+
+    assert HistoryStore(tmp_path / "h.sqlite").count() == 1
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "PASSED" in html or "pass" in html
 
 
 def test_a_different_voice_fails_the_similarity_gate() -> None:
@@ -107,11 +131,11 @@ def test_tiny_xtts_models_fail_the_floors_and_the_base_is_reused(tmp_path: Path)
     first = run_eval(family.base.folder, family.base.folder, "smoke-en", options)
     assert not first.passed and first.exit_code == 1
     failed = {g.metric for g in first.failed_gates}
-    assert {"wer", "hallucination_rate"} <= failed  # gibberish by construction fails the absolute floors
+    assert {"wer", "high_wer_rate"} <= failed  # gibberish by construction fails the absolute floors
     assert first.metrics.wer > 0.8 and all(s.verdict == "fail" for s in first.sentences)
     assert first.provenance["cache"]["audio_hits"] == 2  # base == candidate: synthesised once
     assert first.provenance["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert all("cap-hit" in s.flags for s in first.sentences)  # random weights never emit the stop code
+    assert all("too-long" in s.flags for s in first.sentences)  # random weights never emit the stop code: the cap
 
     second = run_eval(candidate.folder, family.base.folder, "smoke-en", options)
     cache = second.provenance["cache"]
@@ -123,7 +147,8 @@ def test_tiny_xtts_models_fail_the_floors_and_the_base_is_reused(tmp_path: Path)
 
 
 def test_cannot_run_is_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["-q", "eval", "espeak", "--backend", "command", "--suite", "multilingual"]) == 2
+    # English-only is read from the loaded model itself
+    assert main(["-q", "eval", "espeak", "--backend", "command", "--suite", "multilingual", "--asr-model", "tiny.en"]) == 2
     assert "English-only" in capsys.readouterr().err
 
     assert main(["-q", "eval", "espeak", "--backend", "command", "--command", "espeak-ng {text}"]) == 2

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["FLAGS", "Metric", "METRICS", "SentenceSamples", "GARBLED_WER", "REGRESSION_WER", "REGRESSION_WORDS", "flag_metric", "tracked_metrics",
+__all__ = ["plot_groups", "FLAGS", "Metric", "METRICS", "SentenceSamples", "GARBLED_WER", "REGRESSION_WER", "REGRESSION_WORDS", "flag_metric", "tracked_metrics",
            "higher_is_better"]
 
 #: a sentence whose WER is above this on clean-sounding audio is "garbled"; also the high_wer_rate cut-off.
@@ -30,10 +30,11 @@ GARBLED_WER = 0.5
 FLAGS: dict[str, str] = {
     "non-finite": "the output holds NaN/Inf samples (the model produced numbers that are not audio)",
     "silent": "silent: no audible speech in the clip",
-    "noise": "noise, not clean speech: the speech is less than 15 dB above the background, or the clip is pure noise",
+    "noise": "noise, not clean speech: the speech stands less than 20 dB above the background (about 7 dB SNR), or the clip is pure noise",
     "clipped": "distorted: samples hit full scale (clipping)",
     "too-quiet": "too quiet: loudness below -40 LUFS, or more than 10 LU quieter than the base model's clip",
     "truncated": "cut short: far shorter than the text needs, or than the base model's clip of the same sentence",
+    "too-fast": "too fast: spoken in well under the base model's time for the same sentence, with the words intact",
     "too-long": "too long or looping: far longer than the text needs or than the base's clip, or it hit XTTS's generation cap",
     "long-pause": "a long pause: over 1 s of silence inside the sentence, or over 1.5 s before or after it",
     "wrong-language": "wrong language: Whisper's language identification hears another language than the sentence's",
@@ -141,6 +142,7 @@ class Metric:
         per_sentence: each sentence's own figure (for reports), or None.
         paired: the metric compares each sentence with the base's: it needs a base model.
         when_missing: the gate outcome when the value cannot be computed (``fail`` or ``not-applicable``).
+        group: metrics plotted on one axis in the history dashboard ("" for none).
     """
 
     name: str
@@ -152,6 +154,7 @@ class Metric:
     per_sentence: Callable[[SentenceSamples], np.ndarray] | None = None
     paired: bool = False
     when_missing: str = "fail"
+    group: str = ""
 
     @property
     def higher_is_better(self) -> bool:
@@ -180,11 +183,12 @@ def _regressions(c: SentenceSamples, b: SentenceSamples, t: Take) -> np.ndarray:
 def _build() -> dict[str, Metric]:
     ms = [
         Metric("wer", "lower", "WER", "", "corpus word error rate (summed edits / summed reference words; CER for zh/ja/ko)",
-               lambda s, t: _ratio(t(s.word_errors), t(s.word_total)), lambda s: s.wer),
+               lambda s, t: _ratio(t(s.word_errors), t(s.word_total)), lambda s: s.wer, group="error rate"),
         Metric("cer", "lower", "CER", "", "corpus character error rate",
                lambda s, t: _ratio(t(s.char_errors), t(s.char_total)),
-               lambda s: np.where(s.char_total > 0, s.char_errors / np.maximum(s.char_total, 1), 0.0)),
-        Metric("mean_wer", "lower", "mean WER", "", "mean of the per-sentence WERs", lambda s, t: t(s.wer).mean(axis=-1)),
+               lambda s: np.where(s.char_total > 0, s.char_errors / np.maximum(s.char_total, 1), 0.0), group="error rate"),
+        Metric("mean_wer", "lower", "mean WER", "", "mean of the per-sentence WERs", lambda s, t: t(s.wer).mean(axis=-1),
+               group="error rate"),
         Metric("max_wer", "lower", "worst sentence WER", "", "the highest per-sentence WER", lambda s, t: t(s.wer).max(axis=-1)),
         Metric("high_wer_rate", "lower", "sentences with WER > 0.5", "", f"share of sentences whose WER is above {GARBLED_WER}",
                lambda s, t: (t(s.wer) > GARBLED_WER).mean(axis=-1)),
@@ -193,17 +197,18 @@ def _build() -> dict[str, Metric]:
                f"{REGRESSION_WORDS} more word errors: one garbled sentence in a suite shows here",
                _regressions, None, paired=True),
         Metric("similarity_ref", "higher", "similarity to reference", "cosine", "mean speaker similarity with the reference clip",
-               lambda s, t: _nanmean(t(s.similarity_ref)), lambda s: s.similarity_ref),
+               lambda s, t: _nanmean(t(s.similarity_ref)), lambda s: s.similarity_ref, group="speaker similarity"),
         Metric("similarity_base", "higher", "similarity to base", "cosine", "mean speaker similarity with the base model's clip",
-               lambda s, t: _nanmean(t(s.similarity_base)), lambda s: s.similarity_base, when_missing="not-applicable"),
+               lambda s, t: _nanmean(t(s.similarity_base)), lambda s: s.similarity_base, when_missing="not-applicable",
+               group="speaker similarity"),
         Metric("loudness", "higher", "loudness", "LUFS", "integrated loudness (ITU-R BS.1770, energy mean over clips)",
-               _loudness, lambda s: s.loudness, when_missing="not-applicable"),
+               _loudness, lambda s: s.loudness, when_missing="not-applicable", group="loudness (LUFS)"),
         Metric("duration", "higher", "audio seconds", "s", "total seconds of audio", lambda s, t: t(s.audio_seconds).sum(axis=-1),
                lambda s: s.audio_seconds),
         Metric("rtf", "lower", "real-time factor", "", "synthesis seconds per audio second, of clips synthesised in this run",
                _rtf, None, when_missing="not-applicable"),
         Metric("flag_rate", "lower", "flagged sentences", "", "share of sentences with any flag",
-               lambda s, t: t(s.flagged).mean(axis=-1)),
+               lambda s, t: t(s.flagged).mean(axis=-1), group="flagged share"),
     ]
     for flag, why in FLAGS.items():
         ms.append(Metric(flag_metric(flag), "lower", f"{flag} sentences", "sentences", f"sentences flagged {flag}: {why}",
@@ -227,3 +232,12 @@ def higher_is_better(name: str) -> bool:
     base = name[: -len("_delta")] if name.endswith("_delta") else name
     metric = METRICS.get(ALIASES.get(base, base))
     return bool(metric and metric.higher_is_better)
+
+
+def plot_groups() -> tuple[tuple[tuple[str, ...], str], ...]:
+    """((metric names, axis label), ...) for history charts, in registry order."""
+    groups: dict[str, list[str]] = {}
+    for name, m in METRICS.items():
+        if m.group:
+            groups.setdefault(m.group, []).append(name)
+    return tuple((tuple(names), group) for group, names in groups.items())

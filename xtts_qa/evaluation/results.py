@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xtts_qa.evaluation.gates import GateResult
-from xtts_qa.evaluation.registry import FLAGS, METRICS
+from xtts_qa.evaluation.registry import ALIASES, FLAGS, METRICS
 
 __all__ = ["SCHEMA_VERSION", "SentenceResult", "ModelMetrics", "EvalReport", "headline"]
 
@@ -98,6 +98,7 @@ class ModelMetrics:
     values: dict[str, float | None]
 
     def __getattr__(self, name: str) -> float | None:
+        name = ALIASES.get(name, name)
         if name != "values" and name in METRICS:
             return self.values.get(name)
         raise AttributeError(name)

@@ -7,6 +7,7 @@ runs in a thread pool while synthesis continues, so ASR overlaps the next senten
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -235,6 +236,17 @@ class _Run:
         return vector
 
 
+@functools.lru_cache(maxsize=4)
+def _transcriber(options: AsrOptions) -> Transcriber:
+    """One loaded ASR model per settings and process: repeated evaluations (the pytest plugin, sweeps) reuse it."""
+    return Transcriber(options)
+
+
+@functools.lru_cache(maxsize=2)
+def _speaker_encoder(device: str) -> SpeakerEncoder:
+    return SpeakerEncoder(device)
+
+
 def _current_stats(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
     """Cached audio measured by an older version lacks newer figures: measure its wav again (the raw samples are
     gone, so non-finite samples and clipping are read from the stored 16-bit file)."""
@@ -295,7 +307,7 @@ def run_eval(candidate: str | Path, base: str | Path | None, suite: str | Path |
     suite = suite if isinstance(suite, Suite) else load_suite(suite)
     gates = parse_gates(suite.gates, options.gates)
     run = _Run(suite, options)
-    asr = Transcriber(options.asr)
+    asr = _transcriber(options.asr)
     foreign = sorted({s.language for s in run.sentences if base_language(s.language) != "en"})
     if foreign and not asr.is_multilingual:
         raise UsageError(f"suite {suite.name!r} has {', '.join(foreign)} sentences but the ASR model {asr.name} is English-only; "
@@ -317,7 +329,7 @@ def run_eval(candidate: str | Path, base: str | Path | None, suite: str | Path |
                 base_backend.close()
                 futures += more
             # speaker embeddings on this thread while the pool is still transcribing
-            encoder = SpeakerEncoder(resolve_device(options.device))
+            encoder = _speaker_encoder(resolve_device(options.device))
             speaker_identity = encoder.identity()
             every = cand_records + base_records
             sim_bar = run.progress.bar("speaker similarity", len(every) + len(refs))

@@ -95,8 +95,9 @@ class SentenceFailure(Exception):
             lines.append(_wrap(f"base heard: {s.get('base_transcript')}", "  "))
         lines.append(f"  WER {num('wer')} (base {num('base_wer')})  CER {num('cer')}  similarity to reference {num('similarity_ref')}, "
                      f"to base {num('similarity_base')}  duration {num('duration_s')} s")
-        if s.get("flags"):
-            lines.append(f"  flags: {', '.join(map(str, s['flags']))}")
+        why = s.get("explanations") or {}
+        for flag in s.get("flags") or []:
+            lines.append(f"  flag {flag}: {why.get(flag, '')}".rstrip(": "))
         for key in ("audio", "base_audio", "reference_audio"):
             if s.get(key):
                 lines.append(f"  {key.replace('_', ' ')}: {s[key]}")
@@ -113,8 +114,9 @@ class GateFailure(Exception):
 
     def render(self) -> str:
         lines = [f"release gates of suite {self.suite} failed on {self.label}:"]
-        lines += [f"  {g.expr}: {g.message}" for g in self.failed]
-        lines.append("  a difference gate fails only when its whole 95% interval is on the wrong side of the threshold.")
+        lines += [f"  {g.expr} [{getattr(g, 'outcome', '') or 'fail'}]: {g.message}" for g in self.failed]
+        lines.append("  a difference gate fails when its whole 95% interval is on the wrong side of the threshold; inconclusive "
+                     "(the interval straddles it) fails only under --strict; not-applicable never fails.")
         lines.append("  override a threshold for one run with --xtts-gate EXPR, or change the suite's gates.")
         return "\n".join(lines)
 
@@ -293,7 +295,8 @@ class SentenceItem(_EvalItem):
 
 
 class GatesItem(_EvalItem):
-    """The suite's release gates (mean WER vs base, similarity, hallucination rate), with per-run overrides."""
+    """The suite's release gates (signal flags, per-sentence and corpus differences from the base, similarity), with
+    per-run overrides; each gate ends pass, fail, inconclusive or not-applicable."""
 
     def runtest(self) -> None:
         from xtts_qa.reporting import EvalEntry, RunRecord, evaluate_run, parse_gates
@@ -306,6 +309,8 @@ class GatesItem(_EvalItem):
         results = evaluate_run(record, overrides)
         for metric, value in ((report.get("metrics") or {}).get("candidate") or {}).items():
             self.user_properties.append((f"xtts_qa.{metric}", value))
+        for r in results:
+            self.user_properties.append((f"xtts_qa.gate.{r.expr}", r.outcome))
         failed = [r for r in results if not r.passed]
         if failed:
             raise GateFailure(suite.target.label, suite.spec.name, failed)

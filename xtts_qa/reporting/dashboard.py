@@ -7,6 +7,7 @@ from html import escape
 from pathlib import Path
 
 from xtts_qa import __version__
+from xtts_qa.evaluation.registry import plot_groups
 from xtts_qa.reporting.compare import regressions
 from xtts_qa.reporting.history import HistoryStore
 from xtts_qa.reporting.page import badge, fmt, page, table
@@ -15,8 +16,8 @@ from xtts_qa.reporting.svg import line_chart
 
 __all__ = ["render_dashboard", "write_dashboard"]
 
-#: eval metrics plotted per suite, in groups that share an axis
-_EVAL_PLOTS = ((("wer", "mean_wer", "cer"), "error rate"), (("similarity_ref", "similarity_base"), "speaker similarity"))
+#: eval metrics plotted per suite, in groups that share an axis (from the metric registry)
+_EVAL_PLOTS = plot_groups()
 
 
 def _link(report_path: str | None, out_dir: Path, text: str) -> str:

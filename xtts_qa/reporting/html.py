@@ -81,6 +81,7 @@ def _metrics_table(entry: EvalEntry) -> str:
             continue
         c, b = cand.get(metric), base.get(metric)
         delta = c - b if c is not None and b is not None else None
+
         better = delta is not None and (delta > 0 if metric in HIGHER_IS_BETTER else delta < 0)
         arrow = "" if delta in (None, 0) else (" ▲" if delta > 0 else " ▼")
         cls = "" if delta in (None, 0) else (' style="color:#2e8540"' if better else ' style="color:#c0392b"')
@@ -95,14 +96,32 @@ def _ci(ci: object) -> str:
     return "-"
 
 
+_OUTCOME_BADGE = {"pass": "pass", "fail": "fail", "inconclusive": "warn", "not-applicable": "info"}
+
+
 def _gates(entry: EvalEntry) -> str:
     gates = entry.report.get("gates") or []
     if not gates:
         return ""
-    rows = [[badge("pass" if g.get("passed") else "fail", "pass" if g.get("passed") else "fail"),
-             f'<span class="mono">{escape(str(g.get("expr", "")))}</span>', f'<td class="num">{fmt(g.get("value"))}</td>',
-             _ci(g.get("ci")), escape(str(g.get("message", "")))] for g in gates]
-    return table(["gate", "expression", "value", "95% CI", "message"], rows)
+    rows = []
+    for g in gates:
+        outcome = str(g.get("outcome") or ("pass" if g.get("passed") else "fail"))
+        kind = _OUTCOME_BADGE.get(outcome, "fail") if g.get("passed") or outcome == "fail" else "fail"
+        rows.append([badge(outcome, kind), f'<span class="mono">{escape(str(g.get("expr", "")))}</span>',
+                     f'<td class="num">{fmt(g.get("value"))}</td>', _ci(g.get("ci")), f'<td class="num">{fmt(g.get("mde"))}</td>',
+                     escape(str(g.get("message", "")))])
+    return (table(["outcome", "expression", "value", "95% CI", "smallest detectable change", "message"], rows)
+            + '<p class="muted">A gate fails the run on <b>fail</b>; <b>inconclusive</b> (the interval straddles the threshold) '
+              "fails it only under --strict; <b>not-applicable</b> (no base, nothing measured) never does.</p>")
+
+
+def _legend(entry: EvalEntry) -> str:
+    """What each flag raised in this evaluation means, in a listener's words."""
+    flags = entry.report.get("flags") or {}
+    if not flags:
+        return ""
+    items = "".join(f'<dt class="mono">{escape(str(f))}</dt><dd>{escape(str(why))}</dd>' for f, why in flags.items())
+    return f'<section class="legend"><h4>Flags</h4><dl>{items}</dl></section>'
 
 
 def _plots(entry: EvalEntry) -> str:
@@ -113,11 +132,15 @@ def _plots(entry: EvalEntry) -> str:
     wer = {"candidate": [s.get("wer") for s in sentences]}
     if any(s.get("base_wer") is not None for s in sentences):
         wer["base"] = [s.get("base_wer") for s in sentences]
-    sim = {"vs reference": [s.get("similarity_ref") for s in sentences]}
+    sim = {}
+    if any(s.get("similarity_ref") is not None for s in sentences):
+        sim["vs reference"] = [s.get("similarity_ref") for s in sentences]
     if any(s.get("similarity_base") is not None for s in sentences):
         sim["vs base"] = [s.get("similarity_base") for s in sentences]
+    # similarity that could not be measured is n/a: no chart of empty bars
+    sim_chart = bar_chart(ids, sim, title="Speaker similarity per sentence", y_label="cosine") if sim else ""
     return ('<div class="plots">' + bar_chart(ids, wer, title="WER per sentence (candidate vs base)", y_label="WER")
-            + bar_chart(ids, sim, title="Speaker similarity per sentence", y_label="cosine") + "</div>")
+            + sim_chart + "</div>")
 
 
 def _sentences(entry: EvalEntry, audio: Mapping[str, str]) -> str:
@@ -126,7 +149,8 @@ def _sentences(entry: EvalEntry, audio: Mapping[str, str]) -> str:
         verdict = str(s.get("verdict", ""))
         kind = "pass" if verdict in ("pass", "passed", "ok") else ("warn" if verdict in ("warn", "warning") else "fail")
         players = "".join(_player(audio.get(str(s.get(key))) if s.get(key) else None, caption) for key, caption in _AUDIO_ROLES)
-        flags = ", ".join(map(str, s.get("flags") or [])) or "-"
+        why = s.get("explanations") or {}
+        flags = ", ".join(f'<abbr title="{escape(str(why.get(f, "")))}">{escape(str(f))}</abbr>' for f in s.get("flags") or []) or "-"
         rows.append([
             f'<span class="mono">{escape(str(s.get("id")))}</span><br>{escape(str(s.get("language", "")))}',
             f'{escape(str(s.get("text", "")))}<br><span class="muted">heard: {escape(str(s.get("transcript", "")))}</span>'
@@ -134,7 +158,7 @@ def _sentences(entry: EvalEntry, audio: Mapping[str, str]) -> str:
             f'<td class="num">{fmt(s.get("wer"))}</td>', f'<td class="num">{fmt(s.get("base_wer"))}</td>',
             f'<td class="num">{fmt(s.get("cer"))}</td>', f'<td class="num">{fmt(s.get("similarity_ref"))}</td>',
             f'<td class="num">{fmt(s.get("similarity_base"))}</td>', f'<td class="num">{fmt(s.get("duration_s"), 2)}</td>',
-            escape(flags), badge(verdict or "?", kind), f'<div class="players">{players}</div>',
+            flags, badge(verdict or "?", kind), f'<div class="players">{players}</div>',
         ])
     return table(["id", "text / transcript", "WER", "base WER", "CER", "sim ref", "sim base", "dur s", "flags", "verdict", "listen"],
                  rows, cls="sentences")
@@ -143,14 +167,19 @@ def _sentences(entry: EvalEntry, audio: Mapping[str, str]) -> str:
 def _eval(entry: EvalEntry, audio: Mapping[str, str]) -> str:
     prov = entry.report.get("provenance") or {}
     meta = " · ".join(f"{k}: {escape(str(prov[k]))}" for k in ("asr_model", "speaker_model", "normaliser", "device") if prov.get(k))
-    return (f'<h3>Suite {escape(entry.suite)} {_verdict(entry.exit_code)}</h3><p class="muted">{meta}</p>'
-            + _gates(entry) + _metrics_table(entry) + _plots(entry) + _sentences(entry, audio))
+    headline = entry.report.get("headline")
+    top = f'<p class="headline"><b>{escape(str(headline))}</b></p>' if headline else ""
+    return (f'<h3>Suite {escape(entry.suite)} {_verdict(entry.exit_code)}</h3>{top}<p class="muted">{meta}</p>'
+            + _gates(entry) + _metrics_table(entry) + _plots(entry) + _legend(entry) + _sentences(entry, audio))
 
 
 def render_report(record: RunRecord, audio: Mapping[str, str] | None = None) -> str:
     """The HTML report of ``record``; ``audio`` maps each audio path named in the evals to its link (relative)."""
     audio = audio or {}
-    parts = [f"<h1>xtts-qa run {_verdict(record.exit_code)}</h1>",
+    headlines = [f"{e.checkpoint} · {e.suite}: {e.report.get('headline')}" for e in record.evals if e.report.get("headline")]
+    parts = [f"<h1>xtts-qa run {_verdict(record.exit_code)}</h1>"]
+    parts += [f'<p class="headline"><b>{escape(h)}</b></p>' for h in headlines]
+    parts += [
              f'<p class="muted">{escape(record.run_id)} · {len(record.checkpoints)} checkpoints · '
              f"{len(record.checks)} health checks · {len(record.evals)} evaluations</p>"]
     if record.gates:
