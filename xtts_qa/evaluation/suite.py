@@ -22,22 +22,25 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from xtts_qa.errors import InputError, UsageError
+from xtts_qa.limits import MAX_SENTENCE_CHARS
+from xtts_qa.safeyaml import load_yaml
 
 __all__ = ["LANGUAGES", "SCHEMA", "SpeakerSpec", "Sentence", "Suite", "load_suite", "suite_paths", "parse_suite"]
 
 #: XTTS-v2's languages
 LANGUAGES = ("en", "es", "fr", "de", "it", "pt", "pl", "tr", "ru", "nl", "cs", "ar", "zh-cn", "hu", "ko", "ja", "hi")
 
+#: spoken text: something to say (not only whitespace), bounded in length
+_TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_SENTENCE_CHARS, "pattern": "\\S"}
 _SPEAKER = {
     "oneOf": [
         {"type": "string", "minLength": 1},
         {"type": "object", "additionalProperties": False, "required": ["path"], "properties": {"path": {"type": "string", "minLength": 1}}},
         {"type": "object", "additionalProperties": False, "required": ["espeak"], "properties": {"espeak": {
             "type": "object", "additionalProperties": False, "required": ["text"],
-            "properties": {"voice": {"type": "string"}, "text": {"type": "string", "minLength": 1},
+            "properties": {"voice": {"type": "string"}, "text": _TEXT,
                            "speed": {"type": "integer", "minimum": 80, "maximum": 450},
                            "pitch": {"type": "integer", "minimum": 0, "maximum": 99}}}}},
     ]
@@ -61,7 +64,7 @@ SCHEMA: dict[str, Any] = {
                 "type": "object", "additionalProperties": False, "required": ["id", "text"],
                 "properties": {
                     "id": {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$"},
-                    "text": {"type": "string", "minLength": 1},
+                    "text": _TEXT,
                     "language": {"enum": list(LANGUAGES)},
                     "speaker": {"type": "string"},
                     "voice": {"type": "string"},
@@ -178,6 +181,34 @@ def _speaker(name: str, raw: Any, folder: Path) -> SpeakerSpec:
     return SpeakerSpec(name, None, spec.get("voice", "en-us"), spec["text"], spec.get("speed"), spec.get("pitch"))
 
 
+def _json_type(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """A schema error in one short line that never repeats the offending value (which may be huge)."""
+    kind, want, got = error.validator, error.validator_value, error.instance
+    if kind == "type":
+        return f"expected {want}, got {_json_type(got)}."
+    if kind == "required":
+        missing = [k for k in want if isinstance(got, dict) and k not in got]
+        return "; ".join(f"{repr(k)[:40]} is a required property" for k in missing[:3]) + "."
+    if kind == "additionalProperties" and isinstance(got, dict):
+        allowed = set((error.schema.get("properties") or {}))
+        extra = [repr(k)[:40] for k in got if k not in allowed]
+        return f"unknown field {', '.join(extra[:3])}{' ...' if len(extra) > 3 else ''}."
+    if kind == "enum":
+        return f"must be one of {', '.join(map(str, want))}."
+    if kind == "pattern":
+        return "must contain a non-space character." if want == "\\S" else f"must match {want}."
+    if kind in ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "minimum", "maximum"):
+        return f"breaks {kind} {want}."
+    if kind == "oneOf":
+        return "matches none of the allowed forms (a wav path, {path: ...} or {espeak: {text: ...}})."
+    return f"breaks the schema rule {kind!r}."
+
+
 def parse_suite(data: Any, path: Path) -> Suite:
     """Validate a loaded YAML document and build a :class:`Suite`.
 
@@ -188,8 +219,8 @@ def parse_suite(data: Any, path: Path) -> Suite:
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         first = errors[0]
-        where = "/".join(str(p) for p in first.absolute_path) or "(top level)"
-        raise InputError(path, f"suite does not match the schema at {where}: {first.message[:200]}"
+        where = "/".join(str(p)[:40] for p in first.absolute_path) or "(top level)"
+        raise InputError(path, f"suite does not match the schema at {where[:200]}: {_describe(first)}"
                          + (f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""),
                          "see suites/smoke-en.yaml for the format.")
     speakers_raw = dict(data.get("speakers") or {})
@@ -224,12 +255,5 @@ def load_suite(name_or_path: str | Path) -> Suite:
         InputError: the file is not valid YAML or does not match the schema.
     """
     path = _resolve(name_or_path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InputError(path, f"is not valid YAML{where} ({getattr(exc, 'problem', exc)}).", "fix the YAML syntax.") from None
-    except UnicodeDecodeError:
-        raise InputError(path, "is not UTF-8 text.", "save the suite as UTF-8.") from None
+    data = load_yaml(path, fix="fix the suite file (see suites/smoke-en.yaml for the format).")
     return parse_suite(data, path)
