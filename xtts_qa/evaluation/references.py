@@ -2,7 +2,8 @@
 
 User wav files are validated (:func:`~xtts_qa.evaluation.audio.load_reference`) and, when they are not already
 mono 22.05 kHz, a resampled copy is written to the cache. ``espeak`` references are generated with espeak-ng
-into the cache (keyed by espeak-ng's version and the voice settings), then validated like any other clip.
+into the cache (keyed by espeak-ng's version and the voice settings), then validated like any other clip. The
+reference text reaches espeak-ng through a file (``-f``), never as a command-line argument.
 """
 
 from __future__ import annotations
@@ -76,7 +77,15 @@ def _espeak(spec: SpeakerSpec, cache: EvalCache) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         raw = Path(tmp) / "ref.wav"
-        done = subprocess.run(cmd + ["-w", str(raw), spec.espeak_text], capture_output=True, text=True, timeout=120)
+        # the text goes through a file (-f), never as an argument espeak-ng could parse as an option, and stdin is
+        # empty so nothing can make espeak-ng wait for input
+        textfile = Path(tmp) / "ref.txt"
+        textfile.write_text(spec.espeak_text + "\n", encoding="utf-8")
+        try:
+            done = subprocess.run(cmd + ["-w", str(raw), "-f", str(textfile)], capture_output=True, text=True, timeout=120,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise UsageError(f"espeak-ng timed out generating the reference of speaker {spec.name!r}.") from None
         if done.returncode != 0 or not raw.is_file():
             raise UsageError(f"espeak-ng could not generate the reference of speaker {spec.name!r} "
                              f"(voice {spec.espeak_voice!r}): {done.stderr.strip()[:200] or 'no output'}")

@@ -33,15 +33,16 @@ log = logging.getLogger("xtts_qa")
 __all__ = ["SynthOptions", "SynthRequest", "SynthOutput", "Backend", "XttsBackend", "CommandBackend", "DEFAULT_COMMAND",
            "ESPEAK_VOICES", "resolve_device", "environment_versions"]
 
-#: the command backend's default template: espeak-ng, one voice per language
-DEFAULT_COMMAND = "espeak-ng -v {voice} -w {out} {text}"
+#: the command backend's default template: espeak-ng, one voice per language, the text read from a file (-f) so
+#: that no sentence can ever be parsed as an option
+DEFAULT_COMMAND = "espeak-ng -v {voice} -w {out} -f {textfile}"
 
 #: XTTS language -> espeak-ng voice (the ``{voice}`` placeholder's default)
 ESPEAK_VOICES = {
     "en": "en-us", "es": "es", "fr": "fr", "de": "de", "it": "it", "pt": "pt", "pl": "pl", "tr": "tr", "ru": "ru",
     "nl": "nl", "cs": "cs", "ar": "ar", "zh-cn": "cmn", "hu": "hu", "ko": "ko", "ja": "ja", "hi": "hi",
 }
-_PLACEHOLDERS = {"text", "out", "voice", "language", "model", "reference", "seed"}
+_PLACEHOLDERS = {"text", "textfile", "out", "voice", "language", "model", "reference", "seed"}
 
 
 @dataclass(frozen=True)
@@ -274,11 +275,19 @@ class XttsBackend:
 
 
 class CommandBackend:
-    """Any command line that writes a wav, e.g. ``espeak-ng -v {voice} -w {out} {text}``.
+    """Any command line that writes a wav, e.g. ``espeak-ng -v {voice} -w {out} -f {textfile}``.
 
     The template is split like a shell would (``shlex``) but never run through a shell; each argument is then
-    filled in: ``{text}``, ``{out}`` (required), ``{voice}`` (the sentence's voice, else the language's espeak-ng
-    voice), ``{language}``, ``{model}`` (the CANDIDATE / BASE argument), ``{reference}`` (the speaker clip) and ``{seed}``.
+    filled in: ``{text}`` or ``{textfile}`` (one is required), ``{out}`` (required), ``{voice}`` (the sentence's
+    voice, else the language's espeak-ng voice), ``{language}``, ``{model}`` (the CANDIDATE / BASE argument),
+    ``{reference}`` (the speaker clip) and ``{seed}``. The command's stdin is empty (/dev/null).
+
+    Which fields are safe where: ``{textfile}`` (a UTF-8 file holding the sentence) is safe anywhere. ``{text}``
+    is the sentence itself: safe after a ``--`` argument, or inside an argument that starts with fixed text
+    (``--text={text}``); as a bare argument before ``--`` a sentence that starts with ``-`` would be parsed as an
+    option (``-f/etc/hostname`` makes espeak-ng read that file), so such a sentence is refused there.
+    ``{out}``, ``{reference}`` and ``{seed}`` are values xtts_qa makes; ``{voice}``, ``{language}`` and ``{model}``
+    come from the suite or the command line and are safe as the value of an option (``-v {voice}``).
 
     Attributes:
         target: the model string (``{model}``).
@@ -298,12 +307,18 @@ class CommandBackend:
             raise UsageError(f"--command {template!r} cannot be split into arguments: {exc}.") from None
         if not self._argv:
             raise UsageError("--command is empty.")
-        used = {f for arg in self._argv for _, f, _, _ in string.Formatter().parse(arg) if f is not None}
+        try:
+            used = {f for arg in self._argv for _, f, _, _ in string.Formatter().parse(arg) if f is not None}
+        except ValueError as exc:
+            raise UsageError(f"--command {template[:200]!r} is not a valid template ({exc}); write literal braces as {{{{ }}}}.") from None
         unknown = used - _PLACEHOLDERS
         if unknown:
             raise UsageError(f"--command uses unknown placeholders {sorted(unknown)}; known: {sorted(_PLACEHOLDERS)}.")
-        if not {"text", "out"} <= used:
-            raise UsageError("--command must contain {text} and {out} (the backend reads the wav the command writes to {out}).")
+        if "out" not in used or not used & {"text", "textfile"}:
+            raise UsageError("--command must contain {out} and {text} or {textfile} (the backend reads the wav the command writes to {out}).")
+        end = self._argv.index("--") if "--" in self._argv else len(self._argv)
+        #: argument positions where a sentence starting with "-" would be read as an option
+        self._option_slots = {i for i, arg in enumerate(self._argv) if i < end and arg.startswith("{text}")}
         exe = shutil.which(self._argv[0])
         if exe is None:
             raise UsageError(f"--command: {self._argv[0]!r} is not an executable on PATH.")
@@ -319,20 +334,31 @@ class CommandBackend:
         import soundfile as sf
 
         s = request.sentence
+        if "\0" in s.text:
+            raise UsageError(f"sentence {s.id!r} contains a NUL character, which no command line can carry.")
+        if self._option_slots and s.text.lstrip().startswith("-"):
+            raise UsageError(f"sentence {s.id!r} starts with '-', which {self._argv[0]} would parse as an option where "
+                             "--command puts {text}; put {text} after `--`, or use {textfile}.")
         with tempfile.TemporaryDirectory(prefix="xtts_qa-cmd-") as tmp:
             out = Path(tmp) / "out.wav"
-            values = {"text": s.text, "out": str(out), "voice": s.voice or ESPEAK_VOICES.get(s.language, s.language),
-                      "language": s.language, "model": self.target, "reference": str(request.reference.path), "seed": request.seed}
+            textfile = Path(tmp) / "text.txt"
+            textfile.write_text(s.text + "\n", encoding="utf-8")
+            values = {"text": s.text, "textfile": str(textfile), "out": str(out),
+                      "voice": s.voice or ESPEAK_VOICES.get(s.language, s.language), "language": s.language,
+                      "model": self.target, "reference": str(request.reference.path), "seed": request.seed}
             argv = [arg.format(**values) for arg in self._argv]
             started = time.perf_counter()
             try:
-                done = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout)
+                done = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout, stdin=subprocess.DEVNULL)
             except subprocess.TimeoutExpired:
                 raise UsageError(f"--command timed out after {self.timeout:.0f} s on sentence {s.id!r}.") from None
+            except (OSError, ValueError) as exc:  # E2BIG for a huge sentence, ENOEXEC, ...
+                raise UsageError(f"--command could not be started for sentence {s.id!r} ({exc.__class__.__name__}: {str(exc)[:120]}); "
+                                 "pass long text with {textfile}.") from None
             seconds = time.perf_counter() - started
             if done.returncode != 0 or not out.is_file():
-                raise UsageError(f"--command failed on sentence {s.id!r} (exit {done.returncode}): "
-                                 f"{(done.stderr or done.stdout).strip()[:200] or 'it wrote no wav to {out}'}")
+                detail = (done.stderr or done.stdout).strip()[:200] or "it wrote no wav file where {out} pointed"
+                raise UsageError(f"--command failed on sentence {s.id!r} (exit {done.returncode}): {detail}")
             data, rate = sf.read(str(out), dtype="float32", always_2d=True)
         return SynthOutput(data.mean(axis=1).astype(np.float32), int(rate), seconds)
 
