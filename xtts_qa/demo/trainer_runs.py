@@ -37,12 +37,12 @@ from typing import Any
 import torch
 
 from xtts_qa.cache import cache_dir, link_or_copy
-from xtts_qa.errors import EnvironmentProblem
+from xtts_qa.errors import XttsQaError
 
 log = logging.getLogger("xtts_qa")
 
-__all__ = ["GENERATOR_VERSION", "TrainerArtefacts", "trainer_artefacts", "cache_key", "strict_load", "observe_restore",
-           "observe_trainer_start"]
+__all__ = ["GENERATOR_VERSION", "GenerationError", "TrainerArtefacts", "trainer_artefacts", "cache_key", "strict_load",
+           "observe_restore", "observe_trainer_start"]
 
 #: bump when what the generator produces changes (invalidates every cached generation)
 GENERATOR_VERSION = 1
@@ -68,6 +68,20 @@ _BATCH = 3
 _LR = 5e-5
 _MERGE_OK = (0.6, 0.4)
 _MERGE_SCALED = (0.7, 0.6)
+
+
+class GenerationError(XttsQaError):
+    """The artefacts cannot be generated on this machine (espeak-ng missing, coqui's Trainer failed).
+
+    Attributes:
+        path: the program or the log file that says why.
+        problem: what went wrong, in one sentence.
+        fix: what to do about it.
+    """
+
+    def __init__(self, path: str | Path, problem: str, fix: str) -> None:
+        self.path, self.problem, self.fix = Path(path), problem, fix
+        super().__init__(f"{path}: {problem} Fix: {fix}")
 
 
 @dataclass(frozen=True)
@@ -136,7 +150,7 @@ def trainer_artefacts(root: Path | None = None) -> TrainerArtefacts:
         root: folder that holds generations (default: ``<xtts_qa cache>/trainer_runs``).
 
     Raises:
-        EnvironmentProblem: espeak-ng is missing, or coqui's Trainer failed (the log file is named).
+        GenerationError: espeak-ng is missing, or coqui's Trainer failed (the log file is named).
     """
     root = Path(root) if root is not None else cache_dir("trainer_runs")
     root.mkdir(parents=True, exist_ok=True)
@@ -162,7 +176,7 @@ def trainer_artefacts(root: Path | None = None) -> TrainerArtefacts:
         log.info("built real coqui Trainer artefacts in %s (%.0f s)", work, manifest["build_seconds"])
     found = _load_complete(link)
     if found is None:
-        raise EnvironmentProblem(link, "the artefacts just built are not readable.", "remove the folder and run again.")
+        raise GenerationError(link, "the artefacts just built are not readable.", "remove the folder and run again.")
     return found
 
 
@@ -303,7 +317,7 @@ def _make_dataset(folder: Path, seed: int) -> dict[str, Any]:
     import soundfile as sf
 
     if shutil.which("espeak-ng") is None:
-        raise EnvironmentProblem("espeak-ng", "is not installed; the trainer artefacts need real speech.",
+        raise GenerationError("espeak-ng", "is not installed; the trainer artefacts need real speech.",
                                  "run `bash scripts/bootstrap.sh` (or `apt-get install espeak-ng`).")
     rng = random.Random(seed)
     voice = rng.choice(_VOICES)
@@ -416,7 +430,7 @@ def _fit(out: Path, base: Path, dataset: Path, *, xtts_checkpoint: Path, support
         try:
             trainer.fit()
         except SystemExit as exc:  # Trainer.fit turns every failure into sys.exit(1) after printing the traceback
-            raise EnvironmentProblem(log_file, f"coqui's Trainer.fit() failed (exit {exc.code}).",
+            raise GenerationError(log_file, f"coqui's Trainer.fit() failed (exit {exc.code}).",
                                      "read the traceback in this log file.") from None
         observed["steps"] = trainer.total_steps_done
         observed["dvae_after_fit_vs_base"] = _dvae_vs_base(model, base)
@@ -556,7 +570,7 @@ def _max_state_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> f
 def _newest(folder: Path, pattern: str) -> Path:
     found = sorted(folder.glob(pattern), key=lambda p: int(re.findall(r"\d+", p.stem)[-1]))
     if not found:
-        raise EnvironmentProblem(folder, f"coqui's Trainer wrote no {pattern}.", "read coqui_output.log beside it.")
+        raise GenerationError(folder, f"coqui's Trainer wrote no {pattern}.", "read coqui_output.log beside it.")
     return found[-1]
 
 
