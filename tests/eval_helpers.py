@@ -74,7 +74,7 @@ def damage(kind: str, clean: np.ndarray, rate: int) -> np.ndarray:
     """``clean`` damaged as ``kind`` says (see the module doc); the text-level damages are done in :func:`main`."""
     name, _, arg = kind.partition(":")
     rms = float(np.sqrt(np.mean(clean ** 2)))
-    if name in ("clean", "voice", "language", "garble"):
+    if name.startswith("clean") or name in ("voice", "language", "garble"):
         return clean
     if name == "noise":
         colour, _, snr = arg.partition(":")

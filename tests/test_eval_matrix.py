@@ -37,7 +37,8 @@ MATRIX = {
     "loop:2": ("The children played football in the park after school.", ("too-long",)),
     "tempo:0.5": ("He always drinks a cup of tea before going to bed.", ("too-long",)),     # half speed: twice the base
     "tempo:1.8": ("The train was late because of the heavy snow last night.", ("too-fast", "truncated")),
-    "reverse": ("She wrote a long letter to her grandmother in Spain.", ("garbled",)),
+    # reversed speech: Whisper base often hears it as some other language (sv), which is what a listener hears too
+    "reverse": ("She wrote a long letter to her grandmother in Spain.", ("garbled", "wrong-language")),
     "language:de": ("Our neighbours are planning a big party for the summer.", ("wrong-language",)),
     "clean-2": ("Thank you very much for your help with the garden.", ()),
 }

@@ -74,6 +74,11 @@ def test_text_flags(clean) -> None:
     assert "wrong-language" in flags(y, rate, score=wrong, language_id=german)
     assert "garbled" not in flags(y, rate, score=wrong, language_id=german)
     assert flags(y, rate, language_id=LanguageId("en", 0.95, 0.95)) == []
+    # a weak identification (espeak-ng German: de 0.16, en 0.09) counts only when the words do not come through
+    weak = LanguageId("de", 0.16, 0.09)
+    assert flags(y, rate, score=wrong, language_id=weak) == ["wrong-language"]
+    right = score_text(SENTENCE, SENTENCE, norm)
+    assert flags(y, rate, score=right, language_id=weak) == []
     assert flags(y, rate, voice_measured=False) == ["no-voice"]
 
 

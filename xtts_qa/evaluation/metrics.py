@@ -184,8 +184,13 @@ class SignalLimits:
             fast (without); between two XTTS samples of one sentence durations vary by about +-20 %.
         base_long_ratio, base_long_extra_s: over 1.6x the base's span and 2 s longer is too long/looping.
         cap_seconds: XTTS stops at 602 audio codes, about 27.9 s; output this long hit the cap.
-        wrong_language_p: Whisper gives the sentence's own language a probability under this while another
-            language is over ``other_language_p``.
+        wrong_language_p, other_language_p: Whisper gives the sentence's own language a probability under 0.2
+            while another language is over 0.5: clearly another language.
+        unlikely_language_p, language_ratio: or the sentence's language is under 0.15, another language at least
+            1.5x as likely, and most words do not come through (WER above 0.5). Whisper base's language
+            identification is weak on synthetic speech (espeak-ng German as German p=0.16, English 0.09; espeak-ng
+            Spanish as Thai 0.37 vs Spanish 0.33), so a low-confidence identification counts only together with
+            the transcript failing in the sentence's language.
     """
 
     silence_rms: float = 3e-4
@@ -206,6 +211,8 @@ class SignalLimits:
     cap_seconds: float = 27.5
     wrong_language_p: float = 0.2
     other_language_p: float = 0.5
+    unlikely_language_p: float = 0.15
+    language_ratio: float = 1.5
 
 
 #: speaking rate in characters of normalised text per second (CJK languages count characters, not letters)
@@ -320,9 +327,13 @@ def clip_flags(stats: SignalStats, text: str, language: str, limits: SignalLimit
         flags.append("too-long")
     if stats.longest_pause_s > limits.long_pause_s or max(stats.leading_silence_s, stats.trailing_silence_s) > limits.edge_silence_s:
         flags.append("long-pause")
-    if language_id is not None and base_language(language_id.detected) != base_language(language) and \
-            language_id.expected_p < limits.wrong_language_p and language_id.detected_p > limits.other_language_p:
-        flags.append("wrong-language")
+    if language_id is not None and base_language(language_id.detected) != base_language(language):
+        lid = language_id
+        clear = lid.expected_p < limits.wrong_language_p and lid.detected_p > limits.other_language_p
+        likely = (lid.expected_p < limits.unlikely_language_p and lid.detected_p >= limits.language_ratio * lid.expected_p
+                  and score is not None and score.wer > GARBLED_WER)
+        if clear or likely:
+            flags.append("wrong-language")
     worse_than_base = base_score is None or (score is not None and score.wer - base_score.wer > REGRESSION_WER)
     if score is not None and score.wer > GARBLED_WER and worse_than_base and not {"noise", "silent", "truncated", "too-long", "wrong-language",
                                                                "non-finite", "too-quiet"} & set(flags):
