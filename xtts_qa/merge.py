@@ -145,8 +145,8 @@ def _merged(key: str, inputs: list[Bundle], base: Bundle, weights: list[float], 
             if tuple(t.shape) != tuple(ref.shape):
                 raise InputError(inputs[0].target, f"{key} has shape {list(t.shape)}, the base {list(ref.shape)}.",
                                  "merge only fine-tunes of this base.")
-        acc = torch.zeros(ref.shape, dtype=torch.float64)
-        for w, t in zip(weights, tensors):
+        acc = tensors[0].to(torch.float64).mul_(weights[0])
+        for w, t in zip(weights[1:], tensors[1:]):
             acc.add_(t.to(torch.float64), alpha=w)
         if method == "task-vector":
             acc.add_(ref.to(torch.float64), alpha=1.0 - math.fsum(weights))
