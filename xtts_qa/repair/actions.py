@@ -61,6 +61,7 @@ class Composition:
         files: support role -> the file copied into the output (None: left out).
         embedded_dvae_from_base: a trainer-layout output takes its dvae.* tensors from the base's dvae.pth.
         changed: the model file must be rewritten (otherwise it is copied byte for byte).
+        done: one-shot actions already planned (two findings may call for the same one).
     """
 
     layout: str
@@ -69,6 +70,7 @@ class Composition:
     casts: dict[str, torch.dtype] = field(default_factory=dict)
     embedded_dvae_from_base: bool = False
     changed: bool = False
+    done: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -251,10 +253,17 @@ def normalise_namespace(job: RepairJob, comp: Composition, finding: Finding) -> 
 
 def make_restorable(job: RepairJob, comp: Composition, finding: Finding) -> list[Step]:
     """For --intent restore: a trainer-layout checkpoint (xtts.*, dvae.* from the base, mel buffers, step/epoch)."""
-    if job.intent != "restore":
+    if job.intent != "restore" or "make-restorable" in comp.done:
         return []
+    comp.done.add("make-restorable")
     if comp.layout == "trainer":
-        return []
+        ckpt = job.target.checkpoint
+        fields = [f for f in ("step", "epoch") if ckpt is None or not isinstance(ckpt.top_level.get(f), int)]
+        if not fields:
+            return []
+        comp.changed = True
+        return [Step("make-restorable", f"{' and '.join(fields)} missing: written as 0 (the real value is unknown; the Trainer "
+                     "resets both for a restore_path run anyway)", "-", _why(finding))]
     comp.layout = "trainer"
     comp.changed = True
     comp.embedded_dvae_from_base = True

@@ -107,7 +107,7 @@ def _trainer_object(plan: RepairPlan, releaser: PageReleaser) -> dict[str, Any]:
         mels = trainer_mel_buffers(config)
     model.update({k: LazyTensor.of(v) for k, v in mels.items()})
     top: dict[str, Any] = {}
-    if job.target.checkpoint and job.target.checkpoint.layout == "trainer":
+    if job.target.checkpoint and job.target.checkpoint.layout in ("trainer", "compacted"):
         raw = load_torch(job.target.paths["model"])
         top = {k: plain(v) for k, v in raw.items() if k not in ("model", "config")}
     top.setdefault("optimizer", None)
