@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -95,6 +96,7 @@ class RayEngine:
         self._synth_resources = {"num_gpus": 1} if on_gpu else {"num_cpus": 1}
         self._actors: list[Any] = []
         self._listeners: list[Any] = []
+        self._context_ref: Any = None
         self._pids: dict[str, int] = {}
         log.info("ray: %d CPUs, %d GPUs; %d synthesis actors on %s, %d ASR actors, %d units in flight at most",
                  self.cpus, self.gpus, self.n_synth, self.synth_device, self.n_asr, self.max_inflight)
@@ -120,22 +122,35 @@ class RayEngine:
         synth_cls = ray.remote(Synthesiser)
         asr_cls = ray.remote(Listener)
         restarts = max(1, self.max_retries) * 4
-        self._actors = [synth_cls.options(**self._synth_resources, max_restarts=restarts, max_task_retries=0,
-                                          name=None).remote(context) for _ in range(self.n_synth)]
-        self._listeners = [asr_cls.options(num_cpus=0.5, max_restarts=restarts, max_task_retries=0).remote(context)
+        # the context (references as bytes) lives in the object store under a reference this driver keeps, so a
+        # restarted actor can read its constructor argument again (an inline argument is freed after the first start)
+        self._context_ref = ray.put(context)
+        self._actors = [synth_cls.options(**self._synth_resources, max_restarts=restarts, max_task_retries=0)
+                        .remote(self._context_ref) for _ in range(self.n_synth)]
+        self._listeners = [asr_cls.options(num_cpus=0.5, max_restarts=restarts, max_task_retries=0).remote(self._context_ref)
                            for _ in range(self.n_asr)]
         self._refresh_pids()
 
     def _refresh_pids(self) -> None:
+        """Wait until every actor answers (a restarting one included) and note its process id."""
         names = [f"synth-{i}" for i in range(len(self._actors))] + [f"asr-{i}" for i in range(len(self._listeners))]
-        handles = self._actors + self._listeners
-        pids = {}
-        for name, handle in zip(names, handles):
+        self._pids = {}
+        for name, handle in zip(names, self._actors + self._listeners):
+            pid = self._wait_ready(handle)
+            if pid is not None:
+                self._pids[name] = pid
+
+    def _wait_ready(self, handle: Any, timeout_s: float = 180.0) -> int | None:
+        deadline = time.monotonic() + timeout_s
+        while True:
             try:
-                pids[name] = int(self.ray.get(handle.pid.remote(), timeout=120))
-            except Exception as exc:  # a worker that is restarting: its pid is reported next time
-                log.debug("ray: no pid for %s yet (%s)", name, exc)
-        self._pids = pids
+                return int(self.ray.get(handle.pid.remote(), timeout=max(1.0, deadline - time.monotonic())))
+            except Exception as exc:  # restarting (unavailable: wait) or gone for good (died: give up at once)
+                unavailable = type(exc).__name__ in ("ActorUnavailableError", "GetTimeoutError")
+                if time.monotonic() >= deadline or not unavailable:
+                    log.warning("ray: an actor did not come back (%s)", type(exc).__name__)
+                    return None
+                time.sleep(0.5)
 
     def workers(self) -> dict[str, int]:
         return dict(self._pids)
@@ -163,6 +178,9 @@ class RayEngine:
         stale_pids = False
         try:
             while queue or flights:
+                if stale_pids:  # a worker was lost: wait for its restart before giving it more work
+                    self._refresh_pids()
+                    stale_pids = False
                 while queue and len(flights) < self.max_inflight:
                     unit, attempt = queue.popleft()
                     # the least busy actor, preferring one that already holds this model
@@ -198,9 +216,6 @@ class RayEngine:
                     pid = self._pids.get(f"synth-{flight.actor}")
                     done = tuple(replace(c, transcript=t, embedding=v) for c, t, v in zip(clips, texts, vectors))
                     on_done(UnitOutcome(flight.unit, done, flight.attempt, f"ray:synth-{flight.actor} pid {pid}"))
-                if stale_pids:
-                    self._refresh_pids()
-                    stale_pids = False
         finally:
             for flight in flights.values():
                 for ref in (flight.synth, flight.asr, flight.score):
@@ -216,7 +231,7 @@ class RayEngine:
                 self.ray.kill(handle)
             except Exception as exc:  # already dead
                 log.debug("ray: kill actor: %s", exc)
-        self._actors, self._listeners = [], []
+        self._actors, self._listeners, self._context_ref = [], [], None
 
     def close(self) -> None:
         self._kill_actors()
