@@ -4,6 +4,7 @@ itself is that model, and weights not summing to 1, other bases, vocabularies an
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def test_three_way_merge_is_the_weighted_gpt_average_and_the_base_elsewhere(fami
     assert record["method"] == "average" and record["weights_used"] == [0.5, 0.3, 0.2]
     assert [i["model_digest"] for i in record["inputs"]] == [file_digest(_model(p)) for p in inputs]
     assert record["base"]["model_digest"] == file_digest(fam.base.model)
-    assert record["versions"]["torch"] == torch.__version__
+    assert record["versions"]["torch"] == importlib.metadata.version("torch")
 
 
 def _assert_within_one_ulp(got: torch.Tensor, want: torch.Tensor, key: str) -> None:

@@ -113,16 +113,21 @@ def test_fp16_repair_says_precision_is_not_recovered(family):
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED))
-def test_unsafe_repairs_are_refused_and_nothing_is_written(family, tmp_path, name, capsys):
+def test_unsafe_repairs_are_refused_and_nothing_is_written(family, tmp_path, name):
     fam, targets = family
     plan = plan_repair(targets[name], fam.base.folder)
     assert any(r.startswith(REFUSED[name]) for r in plan.refusals), plan.refusals
     with pytest.raises(InputError, match="cannot be repaired safely"):
         apply_repair(plan, tmp_path / "out")
     assert not (tmp_path / "out").exists()
-    assert main(["-q", "repair", str(targets[name]), "--base", str(fam.base.folder), "--out", str(tmp_path / "cli")]) == 2
+
+
+def test_cli_refusal_exits_2_and_names_the_rule(family, tmp_path, capsys):
+    fam, targets = family
+    assert main(["-q", "repair", str(targets["diverged-nan"]), "--base", str(fam.base.folder), "--out", str(tmp_path / "cli")]) == 2
     assert not (tmp_path / "cli").exists()
-    assert REFUSED[name] in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "XQ601" in out and "trained GPT weights" in out and "nothing written" in out
 
 
 def test_every_declared_repair_action_exists():
