@@ -19,7 +19,7 @@ from xtts_qa.evaluation.synth import SynthOptions
 pytestmark = pytest.mark.slow
 
 _NUM = {"type": ["number", "null"]}
-_METRICS = {"type": "object", "required": list(METRICS), "properties": {k: _NUM for k in METRICS if not METRICS[k].paired}}
+_METRICS = {"type": "object", "required": [k for k in METRICS if not METRICS[k].paired], "properties": {k: _NUM for k in METRICS}}
 #: the JSON contract the reporting side builds on
 CONTRACT = {
     "type": "object",
@@ -95,8 +95,18 @@ def test_readme_command_backend_example_without_base_exits_0(tmp_path: Path, cap
     from xtts_qa.reporting.history import HistoryStore
 
     assert HistoryStore(tmp_path / "h.sqlite").count() == 1
-    html = (tmp_path / "run" / "report.html").read_text()
-    assert "PASSED" in html or "pass" in html
+    import html as html_lib
+    import json as json_lib
+
+    page = html_lib.unescape((tmp_path / "run" / "report.html").read_text())
+    summary = json_lib.loads((tmp_path / "run" / "summary.json").read_text())
+    report = summary["evals"][0]["report"]
+    assert report["headline"] in page  # the top of the page says in one sentence what is wrong
+    for flag, why in report["flags"].items():  # a legend entry for every flag raised
+        assert why in page and flag in page
+    assert "not-applicable" in page and "--strict" in page
+    rows = (tmp_path / "run" / "sentences.jsonl").read_text().splitlines()
+    assert len(rows) == 10
 
 
 def test_a_different_voice_fails_the_similarity_gate() -> None:
@@ -163,7 +173,7 @@ def test_cannot_run_is_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["-q", "eval", str(tmp_path / "no-model"), "--suite", "smoke-en"]) == 2
     assert "does not exist" in capsys.readouterr().err
 
-    assert main(["-q", "eval", "espeak", "--backend", "command", "--gate", "loudness >= 3"]) == 2
+    assert main(["-q", "eval", "espeak", "--backend", "command", "--gate", "loudnes >= 3"]) == 2
     assert "unknown metric" in capsys.readouterr().err
 
     assert main(["-q", "eval", "espeak", "--backend", "command", "--asr-model", "large-v3"]) == 2

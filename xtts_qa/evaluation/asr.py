@@ -3,8 +3,10 @@
 The model is a name (``tiny.en``, ``large-v3``: only from the local Hugging Face cache, never downloaded), a
 local CTranslate2 folder, or one of the bundled offline models (:mod:`.asr_models`): ``base`` (multilingual
 Whisper base, the default for every suite) and ``tiny.en``. The default is ``base`` for English too: on the same
-20 clean espeak-ng sentences it measured corpus WER 0.085 against tiny.en's 0.141 (worst sentence 0.62 vs 0.78)
-at about the same speed (benchmarks/bench_eval.py), so it adds less noise to every gate. Whether a model is
+20 clean espeak-ng sentences it measured corpus WER 0.085 against tiny.en's 0.141 (worst sentence 0.62 vs 0.78;
+benchmarks/bench_eval.py --asr-only), so it adds less noise to every gate. It costs more CPU (about 2-4x tiny.en's
+time per clip on 2 shared cores, plus about 50 % for language identification, which ``--no-language-id`` skips);
+a gate decided by ASR noise costs more than that. Whether a model is
 multilingual is read from the loaded model (CTranslate2's ``is_multilingual``), never guessed from its files. The language is pinned per clip from the suite. Decoding is greedy-deterministic
 (temperature 0, no fallback sampling) so a transcript depends only on the audio and these settings.
 CTranslate2 releases the GIL, so a thread pool with ``num_workers`` model replicas transcribes clips in parallel.

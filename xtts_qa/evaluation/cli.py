@@ -32,6 +32,8 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--asr-compute-type", default="default", help="CTranslate2 compute type (default: int8 on CPU, float16 on CUDA)")
     p.add_argument("--asr-beam-size", type=int, default=5)
     p.add_argument("--asr-workers", type=int, default=2, help="clips transcribed at once")
+    p.add_argument("--no-language-id", action="store_true",
+                   help="skip Whisper's language identification (faster; the wrong-language flag is then never raised)")
     p.add_argument("--gate", action="append", default=[], metavar="EXPR",
                    help="gate such as 'wer_delta <= 0.05' or 'similarity_ref >= 0.6'; replaces the suite's gate on that metric; repeatable")
     p.add_argument("--temperature", type=float, default=None)
@@ -74,7 +76,7 @@ def options_from_args(args: argparse.Namespace) -> object:
     return EvalOptions(
         backend=backend, command=args.command or DEFAULT_COMMAND, base_command=args.base_command, device=args.device,
         synth=synth, asr=AsrOptions(model=args.asr_model, device=args.device, compute_type=args.asr_compute_type,
-                                    beam_size=args.asr_beam_size, workers=args.asr_workers),
+                                    beam_size=args.asr_beam_size, workers=args.asr_workers, language_id=not args.no_language_id),
         gates=tuple(args.gate), out_dir=out, use_cache=not args.no_cache, limit=args.limit, strict=args.strict,
     )
 
