@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -288,7 +287,3 @@ ACTIONS: dict[str, Action] = {
     "make-restorable": make_restorable,
 }
 
-
-def describe_actions() -> dict[str, Any]:
-    """Action name -> its one-line description (for docs and ``--dry-run``)."""
-    return {name: (fn.__doc__ or "").strip().splitlines()[0] for name, fn in ACTIONS.items()}
