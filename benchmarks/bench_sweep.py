@@ -120,6 +120,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray cluster (default: all)")
     parser.add_argument("--skip-ray", action="store_true")
+    parser.add_argument("--skip-local", action="store_true", help="only the Ray runs (and the stage costs)")
     args = parser.parse_args()
 
     from xtts_qa.cache import cache_dir
@@ -133,8 +134,9 @@ def main() -> int:
         scratch = Path(tmp)
         results["stages"] = stage_costs(models[0], args, scratch / "stages")
         print(json.dumps({"stages": results["stages"]}), file=sys.stderr)
-        results["local"] = sweep("local", base, models, args, scratch / "local")
-        print(json.dumps({"local": results["local"]}), file=sys.stderr)
+        if not args.skip_local:
+            results["local"] = sweep("local", base, models, args, scratch / "local")
+            print(json.dumps({"local": results["local"]}), file=sys.stderr)
         if not args.skip_ray:
             import ray
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -21,7 +20,7 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     add_rule_options(p)
     p.add_argument("--suite", action="append", default=[], help="suite name or YAML file; repeatable (default: smoke-en)")
     p.add_argument("--no-eval", action="store_true", help="only the structural check")
-    p.add_argument("--engine", choices=("local", "ray"), default=os.environ.get("XTTS_QA_ENGINE", "local"),
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="where the work runs: local (this process, default) or ray (a Ray cluster; pip install 'xtts_qa[ray]')")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
     p.add_argument("--batch-size", type=int, default=4, help="sentences per work unit (default 4)")

@@ -93,7 +93,13 @@ class RayEngine:
         self.n_asr = asr_actors or max(1, self.n_synth // 4)
         self.max_retries = max_retries
         self.max_inflight = max_inflight or 2 * self.n_synth
-        self._synth_resources = {"num_gpus": 1} if on_gpu else {"num_cpus": 1}
+        # on CPUs, leave room for the ASR actors and one scoring task (0.5 CPU each): more synthesis actors than
+        # that share the CPUs (fractional requests) instead of waiting forever for CPUs that will never be free
+        room = self.cpus - 0.5 * self.n_asr - 0.5
+        per_actor = 1.0 if on_gpu or self.n_synth <= room else max(0.05, room / self.n_synth)
+        if per_actor < 1.0:
+            log.warning("ray: %d synthesis actors on %g CPUs: each gets %.2f CPU", self.n_synth, self.cpus, per_actor)
+        self._synth_resources = {"num_gpus": 1} if on_gpu else {"num_cpus": per_actor}
         self._actors: list[Any] = []
         self._listeners: list[Any] = []
         self._context_ref: Any = None
