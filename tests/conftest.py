@@ -12,6 +12,9 @@ import pytest
 # Generated models, architectures and audio go to a per-session cache outside the repo, never into it;
 # a cache this session made is removed at its end (a user's own XTTS_QA_CACHE is left alone).
 _OWN_CACHE: str | None = None
+#: where expensive, version-keyed artefacts (real Trainer runs) live across test sessions: the user's xtts_qa
+#: cache as it was before this session pointed XTTS_QA_CACHE at its own throwaway folder
+PERSISTENT_CACHE = Path(os.environ.get("XTTS_QA_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xtts_qa")
 if "XTTS_QA_CACHE" not in os.environ:
     _OWN_CACHE = os.environ["XTTS_QA_CACHE"] = tempfile.mkdtemp(prefix="xtts_qa_test_cache_")
 
@@ -43,7 +46,8 @@ def base_bundle(family):
 
 @pytest.fixture(scope="session")
 def trainer_runs():
-    """Real coqui-tts Trainer artefacts (``xtts_qa.demo.trainer_runs``): built once per cache (about a minute), reused."""
+    """Real coqui-tts Trainer artefacts (``xtts_qa.demo.trainer_runs``): built once per version key (about a minute)
+    in the persistent cache, reused by later sessions and CI runs on the same machine."""
     from xtts_qa.demo.trainer_runs import trainer_artefacts
 
-    return trainer_artefacts()
+    return trainer_artefacts(PERSISTENT_CACHE / "trainer_runs")

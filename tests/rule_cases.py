@@ -189,6 +189,20 @@ def _float_counters(folder: Path, base: Path) -> Path:
     return folder
 
 
+def _config_object_new_path(folder: Path, base: Path) -> Path:
+    """model.pth with the config pickled as an XttsConfig object, its nested classes under their current module
+    (what torch.save of a checkpoint dict holding the config does with coqui-tts >= 0.24)."""
+    from TTS.tts.configs.xtts_config import XttsConfig
+
+    config = XttsConfig()
+    config.load_json(str(folder / "config.json"))
+    blob = torch.load(folder / "model.pth", weights_only=True)
+    blob["config"] = config
+    (folder / "model.pth").unlink()
+    torch.save(blob, folder / "model.pth")
+    return folder
+
+
 def _mel_stats_shape(folder: Path, base: Path) -> Path:
     (folder / "mel_stats.pth").unlink()
     torch.save(torch.ones(40), folder / "mel_stats.pth")
@@ -219,5 +233,6 @@ CASES: tuple[Case, ...] = (
     Case("XQ401", "dvae.pth with prefixed keys, fine-tuned from", _prefixed_dvae, intent="finetune"),
     Case("XQ401", "dvae.pth with prefixed keys, used to speak", _prefixed_dvae, intent="inference", severity="info"),
     Case("XQ603", "num_batches_tracked averaged into floats, fine-tuned from", _float_counters, intent="finetune", severity="warning"),
-    Case("XQ802", "mel_stats.pth of shape (40,)", _mel_stats_shape),
+    Case("XQ007", "config pickled as an XttsConfig object (coqui >= 0.24 module paths)", _config_object_new_path),
+    Case("XQ802", "mel_stats.pth of shape (40,), fine-tuned from", _mel_stats_shape, intent="finetune"),
 )

@@ -23,13 +23,15 @@ def test_exit_codes(family, capsys) -> None:
     fam, targets = family
     base = str(fam.base.folder)
     assert run(capsys, "check", str(targets["finetune"]), "--base", base)[0] == 0
-    assert run(capsys, "check", str(targets["sequential-broken-dvae"]), "--base", base)[0] == 1
+    assert run(capsys, "check", str(targets["sequential-broken-dvae"]), "--base", base, "--intent", "finetune")[0] == 1
+    # inference never reads dvae.pth: the broken one is a note there, not a failure
+    assert run(capsys, "check", str(targets["sequential-broken-dvae"]), "--base", base)[0] == 0
     assert run(capsys, "check", str(targets["truncated-copy"]))[0] == 2
 
 
 def test_text_report_has_fix(family, capsys) -> None:
     fam, targets = family
-    code, out, _ = run(capsys, "check", str(targets["sequential-broken-dvae"]), "--base", str(fam.base.folder))
+    code, out, _ = run(capsys, "check", str(targets["sequential-broken-dvae"]), "--base", str(fam.base.folder), "--intent", "finetune")
     assert code == 1
     assert "XQ401 dvae-key-set" in out and "fix: Copy dvae.pth from the base" in out and "UNHEALTHY" in out
 
@@ -47,7 +49,7 @@ def test_json_report(family, capsys) -> None:
 def test_select_and_ignore(family, capsys) -> None:
     fam, targets = family
     code, out, _ = run(capsys, "check", str(targets["sequential-broken-dvae"]), "--base", str(fam.base.folder),
-                       "--select", "dvae", "--ignore", "XQ402", "--json")
+                       "--select", "dvae", "--ignore", "XQ402", "--intent", "finetune", "--json")
     data = json.loads(out)
     assert [r["code"] for r in data["results"]] == ["XQ401"] and code == 1
     code, _, err = run(capsys, "check", str(targets["finetune"]), "--select", "XQ999")

@@ -156,7 +156,8 @@ def test_unexpected_errors_fall_back_to_pytest_report(pytester: pytest.Pytester,
 
 
 def test_junit_properties_and_reports(pytester: pytest.Pytester, models: dict[str, Path]) -> None:
-    result = pytester.runpytest("--junitxml=junit.xml", "--xtts-select=XQ4", "--xtts-label=ci-42", *args(models, "finetune", "broken"))
+    result = pytester.runpytest("--junitxml=junit.xml", "--xtts-select=XQ4", "--xtts-label=ci-42", "--xtts-intent=finetune",
+                                *args(models, "finetune", "broken"))
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     tree = ET.parse(pytester.path / "junit.xml")
     case = next(c for c in tree.iter("testcase") if c.get("name") == "XQ401-dvae-key-set" and "sequential" in c.get("classname", ""))
@@ -266,7 +267,7 @@ def test_eval_items_skip_when_evaluation_is_unavailable(pytester: pytest.Pyteste
 
 def test_xdist_two_workers(pytester: pytest.Pytester, models: dict[str, Path]) -> None:
     pytester.makepyfile(PLAIN_TEST)
-    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", "--xtts-select=XQ0,XQ4", "--xtts-history=h.sqlite",
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", "--xtts-select=XQ0,XQ4", "--xtts-history=h.sqlite", "--xtts-intent=finetune",
                                            *args(models, "finetune", "broken"), timeout=240)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     outcomes = result.parseoutcomes()
