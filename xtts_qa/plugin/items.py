@@ -95,9 +95,10 @@ class SentenceFailure(Exception):
             lines.append(_wrap(f"base heard: {s.get('base_transcript')}", "  "))
         lines.append(f"  WER {num('wer')} (base {num('base_wer')})  CER {num('cer')}  similarity to reference {num('similarity_ref')}, "
                      f"to base {num('similarity_base')}  duration {num('duration_s')} s")
-        why = s.get("explanations") or {}
-        for flag in s.get("flags") or []:
-            lines.append(f"  flag {flag}: {why.get(flag, '')}".rstrip(": "))
+        if s.get("flags"):
+            why = s.get("explanations") or {}
+            lines.append(f"  flags: {', '.join(map(str, s['flags']))}")
+            lines += [f"    {flag}: {why[flag]}" for flag in s["flags"] if why.get(flag)]
         for key in ("audio", "base_audio", "reference_audio"):
             if s.get(key):
                 lines.append(f"  {key.replace('_', ' ')}: {s[key]}")
