@@ -149,12 +149,13 @@ def normaliser_for(language: str) -> Normaliser:
         return Normaliser(f"whisper-english({wn}, spelling map)", lang, False, _english())
     steps: list[Callable[[str], str]] = []
     rules: list[str] = []
-    if lang == "zh":
-        steps.append(_t2s())
-        rules.append(f"opencc {_version('opencc')} t2s")
     if lang in _NUM2WORDS:
         steps.append(_digits_to_words(_NUM2WORDS[lang]))
         rules.append(f"num2words {_version('num2words')} digits->words({_NUM2WORDS[lang]})")
+    if lang == "zh":
+        # after the numbers: the Japanese numerals num2words writes (億) are folded to Simplified (亿) too
+        steps.append(_t2s())
+        rules.append(f"opencc {_version('opencc')} t2s")
     if lang in _MARK_SCRIPTS:
         return Normaliser("basic-keep-marks", lang, False, _chain(*steps, _keep_marks))
     steps.append(_basic())
