@@ -41,28 +41,31 @@ MAX_SENTENCE_CHARS = 5_000
 
 #: model_args field -> (lowest, highest) allowed before anything is built. Released XTTS-v2: gpt_layers 30,
 #: channels 1024, heads 16, 6681 text tokens, 1026 audio tokens; the ranges leave room for much larger fine-tunes.
+#: The bounds are a resource contract, not validation: the lower bound is 0 everywhere (coqui-tts itself decides
+#: what a 0 means; gpt_number_text_tokens 0 is common, vocab.json overrides it) and only negative values and
+#: sizes that would take minutes to build are refused.
 MODEL_ARG_RANGES: dict[str, tuple[int, int]] = {
-    "gpt_layers": (1, 128),
-    "gpt_n_model_channels": (1, 16_384),
-    "gpt_n_heads": (1, 256),
-    "gpt_number_text_tokens": (1, 1_048_576),
+    "gpt_layers": (0, 128),
+    "gpt_n_model_channels": (0, 16_384),
+    "gpt_n_heads": (0, 256),
+    "gpt_number_text_tokens": (0, 1_048_576),
     "gpt_start_text_token": (0, 1_048_576),
     "gpt_stop_text_token": (0, 1_048_576),
-    "gpt_num_audio_tokens": (3, 262_144),
+    "gpt_num_audio_tokens": (0, 262_144),
     "gpt_start_audio_token": (0, 262_144),
     "gpt_stop_audio_token": (0, 262_144),
-    "gpt_max_audio_tokens": (1, 100_000),
-    "gpt_max_text_tokens": (1, 100_000),
-    "gpt_max_prompt_tokens": (1, 100_000),
-    "gpt_code_stride_len": (1, 65_536),
-    "gpt_batch_size": (1, 65_536),
-    "num_chars": (1, 1_048_576),
-    "input_sample_rate": (1_000, 192_000),
-    "output_sample_rate": (1_000, 192_000),
-    "output_hop_length": (1, 65_536),
-    "decoder_input_dim": (1, 16_384),
-    "d_vector_dim": (1, 16_384),
-    "duration_const": (1, 10**9),
+    "gpt_max_audio_tokens": (0, 100_000),
+    "gpt_max_text_tokens": (0, 100_000),
+    "gpt_max_prompt_tokens": (0, 100_000),
+    "gpt_code_stride_len": (0, 65_536),
+    "gpt_batch_size": (0, 65_536),
+    "num_chars": (0, 1_048_576),
+    "input_sample_rate": (0, 192_000),
+    "output_sample_rate": (0, 192_000),
+    "output_hop_length": (0, 65_536),
+    "decoder_input_dim": (0, 16_384),
+    "d_vector_dim": (0, 16_384),
+    "duration_const": (0, 10**9),
 }
 #: config.audio.sample_rate (sizes the mel filterbanks, which are real buffers)
 SAMPLE_RATE_RANGE = (1_000, 192_000)
