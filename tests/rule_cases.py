@@ -203,6 +203,18 @@ def _config_object_new_path(folder: Path, base: Path) -> Path:
     return folder
 
 
+def _meta_tensor(folder: Path, base: Path) -> Path:
+    state = _state(folder)
+    state["gpt.text_head.weight"] = torch.empty(state["gpt.text_head.weight"].shape, device="meta")
+    return _save(folder, state)
+
+
+def _int_weights(folder: Path, base: Path) -> Path:
+    state = _state(folder)
+    state["gpt.text_head.weight"] = state["gpt.text_head.weight"].long()
+    return _save(folder, state)
+
+
 def _mel_stats_shape(folder: Path, base: Path) -> Path:
     (folder / "mel_stats.pth").unlink()
     torch.save(torch.ones(40), folder / "mel_stats.pth")
@@ -234,5 +246,7 @@ CASES: tuple[Case, ...] = (
     Case("XQ401", "dvae.pth with prefixed keys, used to speak", _prefixed_dvae, intent="inference", severity="info"),
     Case("XQ603", "num_batches_tracked averaged into floats, fine-tuned from", _float_counters, intent="finetune", severity="warning"),
     Case("XQ007", "config pickled as an XttsConfig object (coqui >= 0.24 module paths)", _config_object_new_path),
+    Case("XQ604", "a meta tensor (no data) in model.pth", _meta_tensor),
+    Case("XQ605", "gpt.text_head.weight saved as int64 (weights truncated)", _int_weights),
     Case("XQ802", "mel_stats.pth of shape (40,), fine-tuned from", _mel_stats_shape, intent="finetune"),
 )

@@ -69,6 +69,8 @@ class LanguageTokens(Rule):
         vocab = ctx.candidate.vocab
         assert vocab is not None
         languages = (ctx.candidate.config or {}).get("languages") or []
+        if not isinstance(languages, list):  # the loader reports a non-list as an unreadable config (XQ001)
+            return
         missing = [lang for lang in languages if language_token(str(lang)) not in vocab]
         if missing:
             yield self.finding(
