@@ -68,3 +68,40 @@ def test_concurrent_writers_keep_every_record(tmp_path: Path) -> None:
     per_run = conn.execute("SELECT COUNT(DISTINCT run_id) FROM metrics").fetchone()[0]
     assert per_run == WRITERS * RUNS_EACH
     assert len(store.series("merged", "smoke", "wer")) == WRITERS * RUNS_EACH
+
+
+def test_latest_is_the_last_appended_even_within_one_second(tmp_path: Path) -> None:
+    store = HistoryStore(tmp_path / "h.sqlite")
+    same_second = "2026-01-01T00:00:00+00:00"
+    # random run-id suffixes: the second run's sorts first, so a (start second, id) order would call it "previous"
+    first = run_record("20260101T000000-zzzzzz", same_second)
+    second = run_record("20260101T000000-aaaaaa", same_second, wer=0.9)
+    store.append(first)
+    store.append(second)
+    assert store.get("latest").run_id == second.run_id
+    assert store.get("previous").run_id == first.run_id
+    assert [r.run_id for r in store.runs()] == [first.run_id, second.run_id]
+    # an earlier start time appended later (another CI machine's clock) is still the latest appended
+    late = run_record("20251231T235959-mmmmmm", "2025-12-31T23:59:59+00:00")
+    store.append(late)
+    assert store.get("latest").run_id == late.run_id
+
+
+def test_version_1_history_is_migrated_in_start_order(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    store = HistoryStore(path)
+    a = run_record("20260101T000000-aaaaaa", "2026-01-01T00:00:00+00:00")
+    b = run_record("20260102T000000-bbbbbb", "2026-01-02T00:00:00+00:00")
+    store.append(b)
+    store.append(a)
+    conn = sqlite3.connect(path)  # make it look like a v1 file: no seq column
+    conn.executescript(
+        "PRAGMA foreign_keys = OFF; CREATE TABLE old (run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT, "
+        "source TEXT, label TEXT, exit_code INTEGER NOT NULL, report_path TEXT, record TEXT NOT NULL); "
+        "INSERT INTO old SELECT run_id, started_at, finished_at, source, label, exit_code, report_path, record FROM runs; "
+        "DROP INDEX runs_by_seq; DROP TABLE runs; ALTER TABLE old RENAME TO runs; PRAGMA user_version = 1;")
+    conn.close()
+    assert [r.run_id for r in HistoryStore(path).runs()] == [a.run_id, b.run_id]
+    c = run_record("20250101T000000-cccccc", "2025-01-01T00:00:00+00:00")
+    HistoryStore(path).append(c)
+    assert HistoryStore(path).get("latest").run_id == c.run_id

@@ -27,7 +27,9 @@ __all__ = ["DEFAULT_HISTORY", "RunSummary", "Point", "HistoryStore"]
 
 #: where runs are appended unless configured otherwise
 DEFAULT_HISTORY = Path("reports") / "history.sqlite"
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
+#: ``seq`` is the insertion order, assigned under the write lock: ``latest`` is the run appended last, never the
+#: one whose start time (second resolution, clocks of different CI machines) happens to sort last.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id      TEXT PRIMARY KEY,
@@ -37,7 +39,8 @@ CREATE TABLE IF NOT EXISTS runs (
     label       TEXT,
     exit_code   INTEGER NOT NULL,
     report_path TEXT,
-    record      TEXT NOT NULL
+    record      TEXT NOT NULL,
+    seq         INTEGER
 );
 CREATE TABLE IF NOT EXISTS outcomes (
     run_id          TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
@@ -57,6 +60,7 @@ CREATE TABLE IF NOT EXISTS metrics (
     PRIMARY KEY (run_id, checkpoint, suite, side, metric)
 );
 CREATE INDEX IF NOT EXISTS runs_by_time ON runs(started_at);
+CREATE INDEX IF NOT EXISTS runs_by_seq ON runs(seq);
 CREATE INDEX IF NOT EXISTS metrics_by_series ON metrics(checkpoint, suite, metric, side);
 """
 _T = TypeVar("_T")
@@ -135,8 +139,7 @@ class HistoryStore:
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
             conn.execute("PRAGMA foreign_keys = ON")
-            if create:
-                self._retry(lambda: self._ensure_schema(conn))
+            self._retry(lambda: self._ensure_schema(conn))  # creates, or migrates an older file before reading
             yield conn
         finally:
             conn.close()
@@ -153,6 +156,10 @@ class HistoryStore:
             raise UsageError(f"history schema {version} is newer than this xtts-qa understands ({_SCHEMA_VERSION}); upgrade xtts-qa")
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if version == 1:  # add the insertion sequence; old runs keep their start-time order
+                conn.execute("ALTER TABLE runs ADD COLUMN seq INTEGER")
+                conn.execute("UPDATE runs SET seq = (SELECT COUNT(*) FROM runs r2 WHERE r2.started_at < runs.started_at "
+                             "OR (r2.started_at = runs.started_at AND r2.run_id <= runs.run_id))")
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
@@ -180,11 +187,12 @@ class HistoryStore:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     conn.execute("DELETE FROM runs WHERE run_id = ?", (record.run_id,))
+                    seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
                     conn.execute(
-                        "INSERT INTO runs (run_id, started_at, finished_at, source, label, exit_code, report_path, record) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO runs (run_id, started_at, finished_at, source, label, exit_code, report_path, record, seq) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (record.run_id, record.started_at, record.finished_at, record.source, record.label, record.exit_code,
-                         str(report_path) if report_path else None, payload),
+                         str(report_path) if report_path else None, payload, seq),
                     )
                     conn.executemany(
                         "INSERT INTO outcomes (run_id, checkpoint, suite, checkpoint_hash, exit_code) VALUES (?, ?, ?, ?, ?)",
@@ -206,8 +214,8 @@ class HistoryStore:
         return self._retry(read)
 
     def runs(self, limit: int | None = None) -> list[RunSummary]:
-        """Stored runs, oldest first (the newest ``limit`` when given)."""
-        sql = "SELECT run_id, started_at, source, label, exit_code, report_path FROM runs ORDER BY started_at DESC, run_id DESC"
+        """Stored runs in the order they were appended, oldest first (the newest ``limit`` when given)."""
+        sql = "SELECT run_id, started_at, source, label, exit_code, report_path FROM runs ORDER BY seq DESC"
         rows = self._query(sql + (f" LIMIT {int(limit)}" if limit else ""))
         return [RunSummary(*row) for row in reversed(rows)]
 
@@ -215,7 +223,7 @@ class HistoryStore:
         return int(self._query("SELECT COUNT(*) FROM runs")[0][0])
 
     def get(self, run_id: str) -> RunRecord:
-        """A stored run by id, unique id prefix, or ``latest`` / ``previous``.
+        """A stored run by id, unique id prefix, or ``latest`` / ``previous`` (the last two appended).
 
         Raises:
             UsageError: no such run, or a prefix that matches several.
@@ -244,7 +252,7 @@ class HistoryStore:
         """The verdict of one (checkpoint, suite) in every run that had it, oldest first."""
         rows = self._query(
             "SELECT o.run_id, r.started_at, o.exit_code, r.report_path FROM outcomes o JOIN runs r USING (run_id) "
-            "WHERE o.checkpoint = ? AND o.suite = ? ORDER BY r.started_at, o.run_id", (checkpoint, suite))
+            "WHERE o.checkpoint = ? AND o.suite = ? ORDER BY r.seq", (checkpoint, suite))
         return [Point(run_id, started, float(code), int(code), report) for run_id, started, code, report in rows]
 
     def series(self, checkpoint: str, suite: str, metric: str, side: str = "candidate") -> list[Point]:
@@ -252,7 +260,7 @@ class HistoryStore:
         rows = self._query(
             "SELECT m.run_id, r.started_at, m.value, o.exit_code, r.report_path FROM metrics m JOIN runs r USING (run_id) "
             "JOIN outcomes o ON o.run_id = m.run_id AND o.checkpoint = m.checkpoint AND o.suite = m.suite "
-            "WHERE m.checkpoint = ? AND m.suite = ? AND m.metric = ? AND m.side = ? ORDER BY r.started_at, m.run_id",
+            "WHERE m.checkpoint = ? AND m.suite = ? AND m.metric = ? AND m.side = ? ORDER BY r.seq",
             (checkpoint, suite, metric, side))
         return [Point(*row) for row in rows]
 
