@@ -202,13 +202,13 @@ def _build() -> dict[str, Metric]:
                lambda s, t: _nanmean(t(s.similarity_base)), lambda s: s.similarity_base, when_missing="not-applicable",
                group="speaker similarity"),
         Metric("loudness", "higher", "loudness", "LUFS", "integrated loudness (ITU-R BS.1770, energy mean over clips)",
-               _loudness, lambda s: s.loudness, when_missing="not-applicable", group="loudness (LUFS)"),
+               _loudness, lambda s: s.loudness, when_missing="not-applicable"),
         Metric("duration", "higher", "audio seconds", "s", "total seconds of audio", lambda s, t: t(s.audio_seconds).sum(axis=-1),
                lambda s: s.audio_seconds),
         Metric("rtf", "lower", "real-time factor", "", "synthesis seconds per audio second, of clips synthesised in this run",
                _rtf, None, when_missing="not-applicable"),
         Metric("flag_rate", "lower", "flagged sentences", "", "share of sentences with any flag",
-               lambda s, t: t(s.flagged).mean(axis=-1), group="flagged share"),
+               lambda s, t: t(s.flagged).mean(axis=-1)),
     ]
     for flag, why in FLAGS.items():
         ms.append(Metric(flag_metric(flag), "lower", f"{flag} sentences", "sentences", f"sentences flagged {flag}: {why}",
