@@ -56,7 +56,9 @@ def _cmd_rules(args: argparse.Namespace) -> int:
 
     rules = select_rules(split_list(args.select))
     if args.json:
-        print(json.dumps([{"code": r.code, "name": r.name, "severity": r.severity.value, "groups": list(r.groups),
+        print(json.dumps([{"code": r.code, "name": r.name, "severity": r.severity.value,
+                           "severity_by_intent": {i: (s.value if s else None) for i, s in r.severities().items()},
+                           "groups": list(r.groups), "repair": r.repair,
                            "what": r.what, "why": r.why, "fix": r.fix} for r in rules], indent=2))
     else:
         print(render_rule_table(rules))
