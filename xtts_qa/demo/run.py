@@ -101,8 +101,11 @@ def evaluation_demo(root: Path, args: argparse.Namespace) -> int:
         ok = report.passed == should_pass
         as_expected &= ok
         print(f"{title}: {'PASSED' if report.passed else 'FAILED'} ({'as expected' if ok else 'NOT as expected'})")
-        print(f"    wer {m.wer:.2f}  hallucinations {m.hallucination_rate:.0%}  similarity to reference "
-              f"{m.similarity_ref or 0:.2f}  rtf {m.rtf:.2f}  gates failed: {failed}")
+        def fmt(value: float | None, spec: str) -> str:
+            return "n/a" if value is None else format(value, spec)
+
+        print(f"    wer {fmt(m.wer, '.2f')}  high-WER sentences {fmt(m.high_wer_rate, '.0%')}  similarity to reference "
+              f"{fmt(m.similarity_ref, '.2f')}  rtf {fmt(m.rtf, '.2f')}  gates failed: {failed}")
         worst = max(report.sentences, key=lambda s: s.wer)
         print(f"    worst sentence: {worst.text!r} heard as {worst.transcript or '(nothing)'!r} [{', '.join(worst.flags) or 'no flags'}]")
     print(f"\naudio and reports under {root / 'eval'}")

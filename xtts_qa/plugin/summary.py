@@ -31,13 +31,13 @@ def summary_lines(collector: RunCollector, settings: PluginSettings) -> list[str
     if record.evals:
         if lines:
             lines.append("")
-        lines.append(f"{'checkpoint':<30} {'suite':<12} {'WER':>6} {'base':>6} {'sim ref':>7} {'sim base':>8} {'halluc':>6}  verdict")
+        lines.append(f"{'checkpoint':<30} {'suite':<12} {'WER':>6} {'base':>6} {'sim ref':>7} {'sim base':>8} {'hi-WER':>6}  verdict")
         for e in record.evals:
             c, b = e.metrics("candidate"), e.metrics("base")
             wer = c.get("mean_wer", c.get("wer"))
             base_wer = b.get("mean_wer", b.get("wer"))
             lines.append(f"{e.checkpoint:<30} {e.suite:<12} {_num(wer):>6} {_num(base_wer):>6} {_num(c.get('similarity_ref')):>7} "
-                         f"{_num(c.get('similarity_base')):>8} {_num(c.get('hallucination_rate')):>6}  {'pass' if e.passed else 'FAIL'}")
+                         f"{_num(c.get('similarity_base')):>8} {_num(c.get('high_wer_rate', c.get('hallucination_rate'))):>6}  {'pass' if e.passed else 'FAIL'}")
     warned = [(c.checkpoint, f) for c in record.checks for r in c.report.get("results", []) for f in r.get("findings", [])
               if f.get("severity") == "warning"]
     if warned:
