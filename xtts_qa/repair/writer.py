@@ -66,9 +66,13 @@ def _heap_trimmer() -> Callable[[], None]:
 
         trim = ctypes.CDLL(None).malloc_trim
         trim.argtypes = [ctypes.c_size_t]
-        return lambda: None if trim(0) is None else None
     except (OSError, AttributeError):
         return lambda: None
+
+    def release() -> None:
+        trim(0)
+
+    return release
 
 
 _trim_heap = _heap_trimmer()
