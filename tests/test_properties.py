@@ -6,12 +6,14 @@ import dataclasses
 import json
 import math
 
+import numpy as np
 import torch
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from xtts_qa.checkpoint import _classify, open_bundle
+from xtts_qa.scan import rounding_class
 from xtts_qa.engine import run_rules
 from xtts_qa.rules import CheckOptions
 
@@ -45,8 +47,14 @@ def test_any_change_to_a_frozen_tensor_is_found(base_bundle, data) -> None:
     t.view(-1)[index] = _changed_value(data, t, index)
     candidate = _with_tensors(base_bundle, {**tensors, key: t})
     report = run_rules(candidate, base_bundle, CheckOptions(select=("frozen",)))
-    assert ("XQ502" if key == "mel_stats" else "XQ501") in report.codes()
-    assert report.exit_code == 1
+    assert ("XQ502" if key == "mel_stats" else "XQ501") in report.codes()  # every change is reported
+    old, new = tensors[key].reshape(-1)[index].item(), t.reshape(-1)[index].item()
+    if t.is_floating_point() and abs(new - old) <= 16 * float(np.spacing(np.float32(max(abs(old), abs(new))))):
+        assert report.exit_code == 0  # within float32 rounding: a note, never "trained"
+    elif abs(new - old) > max(2.0**-24, 2.0**-7 * max(abs(old), abs(new))):
+        assert report.exit_code == 1  # beyond any float32/float16/bfloat16 rounding: an error
+    else:  # in between, the tensor's grid decides: a cast through half precision, or a change
+        assert report.exit_code == (0 if rounding_class(t, tensors[key])[0] != "changed" else 1)
 
 
 @SETTINGS
