@@ -18,7 +18,20 @@ class XttsQaError(Exception):
     """Base class of every error xtts_qa raises on purpose."""
 
 
-class InputError(XttsQaError):
+class _PathProblem(XttsQaError):
+    """An error about one file or folder: ``<path>: <problem> Fix: <fix>``, on one line."""
+
+    def __init__(self, path: str | Path, problem: str, fix: str = "") -> None:
+        self.path = Path(path)
+        self.problem = problem
+        self.fix = fix
+        text = f"{shorten_path(self.path)}: {problem}"
+        if fix:
+            text += f" Fix: {fix}"
+        super().__init__(text)
+
+
+class InputError(_PathProblem):
     """A file the user gave us cannot be used.
 
     Attributes:
@@ -27,21 +40,12 @@ class InputError(XttsQaError):
         fix: what the user should do about it.
     """
 
-    def __init__(self, path: str | Path, problem: str, fix: str = "") -> None:
-        self.path = Path(path)
-        self.problem = problem
-        self.fix = fix
-        text = f"{shorten_path(self.path)}: {problem}"
-        if fix:
-            text += f" Fix: {fix}"
-        super().__init__(text)
-
 
 class UsageError(XttsQaError):
     """The command line or an option value is wrong (exit code 2)."""
 
 
-class EnvironmentProblem(XttsQaError):
+class EnvironmentProblem(_PathProblem):
     """The machine, not the user's model, is in the way: the cache folder is read-only, a file sits where a folder
     should be, the disk is full. Never reported as a finding about a checkpoint.
 
@@ -50,12 +54,3 @@ class EnvironmentProblem(XttsQaError):
         problem: what is wrong, in one sentence.
         fix: what the user should do about it.
     """
-
-    def __init__(self, path: str | Path, problem: str, fix: str = "") -> None:
-        self.path = Path(path)
-        self.problem = problem
-        self.fix = fix
-        text = f"{shorten_path(self.path)}: {problem}"
-        if fix:
-            text += f" Fix: {fix}"
-        super().__init__(text)
