@@ -83,7 +83,7 @@ def evaluation_demo(root: Path, args: argparse.Namespace) -> int:
     from xtts_qa.evaluation.synth import SynthOptions
 
     print("\n" + "-" * 100)
-    print("Listening evaluation (suite smoke-en, faster-whisper tiny.en, resemblyzer)\n")
+    print("Listening evaluation (suite smoke-en, faster-whisper with the offline Whisper base model, resemblyzer)\n")
     quick = EvalOptions(progress=False, limit=3)
     runs = [("espeak-ng vs itself (command backend)", "espeak-ng", "espeak-ng", replace(quick, backend="command"), True)]
     if args.size == "tiny":
