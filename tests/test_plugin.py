@@ -11,7 +11,8 @@ import pytest
 
 from plugin_helpers import build_models, eval_report
 from xtts_qa.plugin import evalbridge
-from xtts_qa.plugin.options import _labels, resolve_device
+from xtts_qa.labels import checkpoint_labels
+from xtts_qa.plugin.options import resolve_device
 from xtts_qa.reporting import HistoryStore, load_record
 
 pytest_plugins = ["pytester"]
@@ -296,4 +297,4 @@ def test_labels_are_short_and_unique(tmp_path: Path) -> None:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("")
     paths = [tmp_path / "run1/best_model.pth", tmp_path / "run2/best_model.pth", tmp_path / "run1/checkpoint_100.pth", tmp_path / "finetune"]
-    assert _labels(paths) == ["run1-best_model", "run2-best_model", "checkpoint_100", "finetune"]
+    assert checkpoint_labels(paths) == ["run1-best_model", "run2-best_model", "checkpoint_100", "finetune"]

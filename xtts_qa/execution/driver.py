@@ -22,6 +22,7 @@ from xtts_qa.errors import InputError, UsageError
 from xtts_qa.execution import adapter
 from xtts_qa.execution.base import ENGINES, Engine, UnitOutcome
 from xtts_qa.execution.units import ClipJob, Unit, UnitContext, batches, unit_key
+from xtts_qa.labels import checkpoint_labels
 
 log = logging.getLogger("xtts_qa")
 
@@ -175,27 +176,6 @@ def make_engine(options: SweepOptions) -> Engine:
         return RayEngine(options.ray_address, device, options.synth_actors, options.asr_actors, options.max_retries,
                          options.max_inflight)
     raise UsageError(f"--engine {options.engine!r} is not one of {', '.join(ENGINES)}.")
-
-
-def checkpoint_labels(targets: list[str]) -> list[str]:
-    """Short unique names: folder names (file stems for .pth files), with parent folders added until unique."""
-    paths = [Path(t) for t in targets]
-
-    def name(path: Path, depth: int) -> str:
-        leaf = path.stem if path.suffix == ".pth" else path.name
-        return "-".join([*path.parent.parts[len(path.parent.parts) - depth + 1:], leaf] if depth > 1 else [leaf])
-
-    labels = [name(p, 1) for p in paths]
-    for depth in range(2, 8):
-        if len(set(labels)) == len(labels):
-            break
-        labels = [name(p, depth) if labels.count(lab) > 1 else lab for p, lab in zip(paths, labels)]
-    seen: dict[str, int] = {}
-    out = []
-    for lab in labels:
-        seen[lab] = seen.get(lab, 0) + 1
-        out.append(lab if seen[lab] == 1 else f"{lab}-{seen[lab]}")
-    return out
 
 
 class _Plan:

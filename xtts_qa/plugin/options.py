@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from xtts_qa.cli import add_rule_options, split_list
+from xtts_qa.labels import checkpoint_labels
 from xtts_qa.reporting.history import DEFAULT_HISTORY
 
 __all__ = ["PluginSettings", "Target", "add_options", "read_settings", "expand_targets", "resolve_device"]
@@ -182,27 +183,7 @@ def expand_targets(patterns: tuple[str, ...]) -> list[Target]:
         if not matches:
             raise pytest.UsageError(f"--xtts-checkpoint {pattern}: no such model folder or checkpoint file")
         paths.extend(m for m in matches if m.resolve() not in {p.resolve() for p in paths})
-    return [Target(label, path) for label, path in zip(_labels(paths), paths)]
-
-
-def _labels(paths: list[Path]) -> list[str]:
-    """Folder names (file stems for .pth files), made unique with as many parent folders as it takes."""
-    def name(path: Path, depth: int) -> str:
-        parts = [*path.parent.parts[-(depth - 1):], path.stem if path.is_file() else path.name] if depth > 1 else \
-                [path.stem if path.is_file() else path.name]
-        return "-".join(p for p in parts if p not in ("/", ""))
-
-    depth = 1
-    labels = [name(p, depth) for p in paths]
-    while len(set(labels)) < len(labels) and depth < 8:
-        depth += 1
-        labels = [name(p, depth) if labels.count(lab) > 1 else lab for p, lab in zip(paths, labels)]
-    seen: dict[str, int] = {}
-    out = []
-    for lab in labels:
-        seen[lab] = seen.get(lab, 0) + 1
-        out.append(lab if seen[lab] == 1 else f"{lab}-{seen[lab]}")
-    return out
+    return [Target(label, path) for label, path in zip(checkpoint_labels(paths), paths)]
 
 
 def resolve_device(requested: str, worker_id: str | None, cuda_devices: int) -> str:
