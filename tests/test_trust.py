@@ -286,3 +286,17 @@ def test_pickled_config_verdict_matches_coqui(family, tmp_path: Path, module: st
         assert "XQ007" in report.codes()
         assert report.exit_code != 0
         assert any("Unsupported global" in r for r in report.provenance["load_verdict_reasons"])
+
+
+def test_unreadable_coqui_allowlist_is_unknown_not_loadable(family, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rule_cases import _config_object_new_path
+
+    import xtts_qa.loadability as loadability
+
+    fam, targets = family
+    folder = _config_object_new_path(shutil.copytree(targets["finetune"], tmp_path / "m"), fam.base.folder)
+    monkeypatch.setattr(loadability, "coqui_allowed_globals", lambda: None)  # coqui-tts could not be imported here
+    report = check(folder, fam.base.folder)
+    assert report.loads_in_coqui is None
+    xq007 = [f for f in report.findings if f.code == "XQ007"]
+    assert [f.severity for f in xq007] == [Severity.WARNING] and "unknown" in xq007[0].message

@@ -136,28 +136,33 @@ def pickled_globals(path: Path) -> list[str]:
         return []
 
 
-def refused_globals(path: Path) -> list[str]:
-    """Pickled globals of ``path`` that the installed coqui-tts would refuse (``UnpicklingError``)."""
+def refused_globals(path: Path) -> list[str] | None:
+    """Pickled globals of ``path`` that the installed coqui-tts would refuse (``UnpicklingError``); None when the
+    file pickles such globals but coqui-tts's allowlist could not be read (nobody can tell)."""
     found = pickled_globals(path)
     if not found:
         return []
     allowed = coqui_allowed_globals()
     if allowed is None:
-        return []
+        return None
     return [g for g in found if g not in allowed]
 
 
-def load_verdict(ctx: Context) -> tuple[bool, list[str]]:
-    """Would ``Xtts.load_checkpoint(strict=True)`` succeed on the candidate? Returns (verdict, reasons)."""
+def load_verdict(ctx: Context) -> tuple[bool | None, list[str]]:
+    """Would ``Xtts.load_checkpoint(strict=True)`` succeed on the candidate? Returns (verdict, reasons); the verdict
+    is None when it cannot be told (pickled classes, but coqui-tts's allowlist is unreadable here)."""
     c = ctx.candidate
     reasons = [f"{p.role} file: {p.problem}" for p in c.problems if p.role in ("model", "config", "vocab")]
     speakers = c.problem("speakers")
     if speakers and speakers.kind != "missing":
         reasons.append(f"speakers file: {speakers.problem}")
     model_path = c.paths.get("model")
+    unknown = False
     if not reasons and model_path is not None and model_path.is_file():
         refused = refused_globals(model_path)
-        if refused:
+        if refused is None:
+            unknown = True
+        elif refused:
             reasons.append(
                 f"coqui-tts {_coqui_version()} refuses to unpickle {', '.join(refused[:3])} "
                 "(UnpicklingError: Unsupported global): the config was pickled as an object under a module path "
@@ -179,4 +184,6 @@ def load_verdict(ctx: Context) -> tuple[bool, list[str]]:
             reasons.append(f"{len(unexpected_keys(ctx))} unexpected keys")
         if shape_mismatches(ctx):
             reasons.append(f"{len(shape_mismatches(ctx))} shape mismatches")
+    if unknown and not reasons:
+        return None, ["model.pth pickles config classes and coqui-tts's allowlist could not be read: cannot tell"]
     return not reasons, reasons

@@ -142,7 +142,12 @@ class CoquiRefusesPickle(Rule):
         if ctx.candidate.checkpoint is None or path is None or not path.is_file():
             return
         refused = refused_globals(path)
-        if refused:
+        if refused is None:
+            yield self.finding(
+                "model.pth pickles config classes, and coqui-tts's own allowlist could not be read here, so whether "
+                "coqui-tts accepts them is unknown.", file=str(path), severity=Severity.WARNING,
+                fix="Install coqui-tts in this environment and re-run the check, or re-save the config as a dict.")
+        elif refused:
             yield self.finding(
                 f"coqui-tts would refuse to unpickle {iter_limited(refused, 3)} (UnpicklingError: Unsupported global).",
                 file=str(path), globals=refused[:20],
