@@ -60,7 +60,9 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, f
         "t = time.perf_counter(); rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode\n"
         "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, rc)\n"
     )
-    out = subprocess.run([sys.executable, "-c", runner, *cmd], capture_output=True, text=True, env=env, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", runner, *cmd], capture_output=True, text=True, env=env, check=True
+    ).stdout.split()
     return float(out[0]), float(out[1]), int(out[2])
 
 
@@ -73,8 +75,10 @@ def build(root: Path) -> tuple[Path, Path]:
     if not (ft / ".complete").exists():
         family.folder("finetune", family.finetune(1))
         (ft / ".complete").write_text("ok")
-    print(f"models ready in {root} ({time.perf_counter() - t:.1f}s; model.pth {family.base.model.stat().st_size / 1e9:.2f} GB, "
-          f"dvae.pth {family.base.dvae.stat().st_size / 1e6:.0f} MB)")
+    print(
+        f"models ready in {root} ({time.perf_counter() - t:.1f}s; model.pth {family.base.model.stat().st_size / 1e9:.2f} GB, "
+        f"dvae.pth {family.base.dvae.stat().st_size / 1e6:.0f} MB)"
+    )
     return family.base.folder, ft
 
 
@@ -113,11 +117,15 @@ def main() -> None:
             peaks.append(peak)
         rows.append((name, statistics.median(walls), max(peaks), rc))
     ours = rows[0][1]
-    print(f"\n{'way':40} {'wall s (median of ' + str(args.repeat) + ')':>24} {'peak RSS MB':>12} {'exit':>5} {'vs ours':>8}")
+    print(
+        f"\n{'way':40} {'wall s (median of ' + str(args.repeat) + ')':>24} {'peak RSS MB':>12} {'exit':>5} {'vs ours':>8}"
+    )
     for name, wall, peak, rc in rows:
         print(f"{name:40} {wall:24.2f} {peak:12.0f} {rc:5d} {wall / ours:7.1f}x")
-    print(f"\ncpu: {os.cpu_count()} cores; torch {__import__('torch').__version__}; files in page cache; "
-          f"rusage: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB in this driver")
+    print(
+        f"\ncpu: {os.cpu_count()} cores; torch {__import__('torch').__version__}; files in page cache; "
+        f"rusage: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB in this driver"
+    )
 
 
 if __name__ == "__main__":

@@ -42,10 +42,16 @@ from pathlib import Path
 import yaml
 
 EXTRA = [
-    "The museum closes at 6 on Sundays.", "Could you send me the report by Friday?", "She was born on July 4th, 1990.",
-    "Turn left after the second traffic light.", "The package weighs 12 kilograms.", "We need 3 volunteers for the event.",
-    "Is the restaurant open on Monday evenings?", "The river flooded the lower part of the town last spring.",
-    "Thank you.", "Please switch off your phones before the film starts.",
+    "The museum closes at 6 on Sundays.",
+    "Could you send me the report by Friday?",
+    "She was born on July 4th, 1990.",
+    "Turn left after the second traffic light.",
+    "The package weighs 12 kilograms.",
+    "We need 3 volunteers for the event.",
+    "Is the restaurant open on Monday evenings?",
+    "The river flooded the lower part of the town last spring.",
+    "Thank you.",
+    "Please switch off your phones before the film starts.",
 ]
 
 
@@ -54,16 +60,26 @@ def write_suite(folder: Path, n: int) -> Path:
     from xtts_qa.evaluation.suite import load_suite
 
     smoke = load_suite("smoke-en")
-    sentences = [{"id": s.id, "text": s.text} for s in smoke.sentences] + [{"id": f"extra-{i}", "text": t} for i, t in enumerate(EXTRA)]
+    sentences = [{"id": s.id, "text": s.text} for s in smoke.sentences] + [
+        {"id": f"extra-{i}", "text": t} for i, t in enumerate(EXTRA)
+    ]
     ref = smoke.speakers["narrator"]
-    data = {"name": f"bench-{n}", "language": "en", "seed": 1234, "gates": list(smoke.gates),
-            "speakers": {"narrator": {"espeak": {"voice": ref.espeak_voice, "text": ref.espeak_text}}}, "sentences": sentences[:n]}
+    data = {
+        "name": f"bench-{n}",
+        "language": "en",
+        "seed": 1234,
+        "gates": list(smoke.gates),
+        "speakers": {"narrator": {"espeak": {"voice": ref.espeak_voice, "text": ref.espeak_text}}},
+        "sentences": sentences[:n],
+    }
     path = folder / f"bench-{n}.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
     return path
 
 
-def naive(candidate: str, base: str, suite_path: Path, backend: str, max_tokens: int, device: str, work: Path) -> dict[str, float]:
+def naive(
+    candidate: str, base: str, suite_path: Path, backend: str, max_tokens: int, device: str, work: Path
+) -> dict[str, float]:
     """What a user would write: everything loaded per call, one clip at a time, nothing cached."""
     import subprocess
 
@@ -130,7 +146,9 @@ def naive(candidate: str, base: str, suite_path: Path, backend: str, max_tokens:
     return t
 
 
-def tool(candidate: str, base: str, suite_path: Path, options: object, cache_root: Path) -> tuple[dict[str, float], object]:
+def tool(
+    candidate: str, base: str, suite_path: Path, options: object, cache_root: Path
+) -> tuple[dict[str, float], object]:
     from xtts_qa.evaluation.runner import run_eval
 
     os.environ["XTTS_QA_CACHE"] = str(cache_root)
@@ -158,7 +176,12 @@ def report_pair(title: str, n: int, naive_t: dict[str, float], rows: list[tuple[
         ratio = naive_t["total"] / t["total"]
         print(f"  {label}: {t['total']:.1f}s  ({n / t['total']:.3f} sentences/s)  -> {ratio:.1f}x faster than naive")
         audio = t.get("audio_s") or naive_t["audio"]
-        for stage, key in (("synthesis", "synthesis_s"), ("asr (busy)", "asr_s"), ("similarity", "similarity_s"), ("model load", "model_load_s")):
+        for stage, key in (
+            ("synthesis", "synthesis_s"),
+            ("asr (busy)", "asr_s"),
+            ("similarity", "similarity_s"),
+            ("model load", "model_load_s"),
+        ):
             print(stage_line(stage, t.get(key, 0.0), clips, audio))
 
 
@@ -167,8 +190,12 @@ def main() -> int:
     parser.add_argument("--sentences", type=int, default=20)
     parser.add_argument("--max-audio-tokens", type=int, default=40)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--size", choices=("tiny", "full"), default="tiny",
-                        help="XTTS model size: tiny (seconds) or the released XTTS-v2 architecture (1.87 GB model.pth, ~12 s per load)")
+    parser.add_argument(
+        "--size",
+        choices=("tiny", "full"),
+        default="tiny",
+        help="XTTS model size: tiny (seconds) or the released XTTS-v2 architecture (1.87 GB model.pth, ~12 s per load)",
+    )
     parser.add_argument("--skip-xtts", action="store_true")
     parser.add_argument("--skip-espeak", action="store_true")
     parser.add_argument("--asr-only", action="store_true", help="only the ASR noise-floor comparison (tiny.en vs base)")
@@ -185,7 +212,9 @@ def main() -> int:
 
     device = resolve_device(args.device)
     gpu = torch.cuda.get_device_name(0) if device == "cuda" else "none"
-    print(f"bench_eval: device {device} (GPU: {gpu}), torch threads {torch.get_num_threads()}, cpu cores {os.cpu_count()}")
+    print(
+        f"bench_eval: device {device} (GPU: {gpu}), torch threads {torch.get_num_threads()}, cpu cores {os.cpu_count()}"
+    )
     work = Path(tempfile.mkdtemp(prefix="xtts_qa-bench-eval-"))
     suite_path = write_suite(work, args.sentences)
     n = args.sentences
@@ -198,7 +227,9 @@ def main() -> int:
     import resemblyzer  # noqa: F401
     from TTS.tts.models.xtts import Xtts  # noqa: F401
 
-    base_opts = EvalOptions(progress=False, device=args.device, synth=SynthOptions(max_audio_tokens=args.max_audio_tokens))
+    base_opts = EvalOptions(
+        progress=False, device=args.device, synth=SynthOptions(max_audio_tokens=args.max_audio_tokens)
+    )
     warm_cache = work / "cache-warmup"
     tool("espeak", "espeak", suite_path, replace(base_opts, backend="command", limit=1), warm_cache)
 
@@ -211,11 +242,19 @@ def main() -> int:
     return 0
 
 
-def espeak_section(args: argparse.Namespace, suite_path: Path, base_opts: object, work: Path, device: str, n: int) -> None:
+def espeak_section(
+    args: argparse.Namespace, suite_path: Path, base_opts: object, work: Path, device: str, n: int
+) -> None:
     from xtts_qa.evaluation.asr import AsrOptions, Transcriber
 
     naive_e = naive("espeak", "espeak", suite_path, "command", args.max_audio_tokens, device, work)
-    cold_e, _ = tool("en-us", "en-us+m3", suite_path, replace(base_opts, backend="command", command="espeak-ng -v {model} -w {out} {text}"), work / "cache-espeak")
+    cold_e, _ = tool(
+        "en-us",
+        "en-us+m3",
+        suite_path,
+        replace(base_opts, backend="command", command="espeak-ng -v {model} -w {out} {text}"),
+        work / "cache-espeak",
+    )
     report_pair("espeak-ng command backend", n, naive_e, [("xtts_qa cold ", cold_e)])
 
     # ASR alone: thread-pool workers on this machine's cores
@@ -248,7 +287,9 @@ def asr_section(args: argparse.Namespace, suite_path: Path, work: Path, device: 
         clips.append(wav)
     audio_s = sum(sf.info(str(c)).duration for c in clips)
     norm = normaliser_for("en")
-    print(f"\nASR on {len(clips)} clean espeak-ng clips ({audio_s:.1f} s of audio), device {device}, {os.cpu_count()} cores:")
+    print(
+        f"\nASR on {len(clips)} clean espeak-ng clips ({audio_s:.1f} s of audio), device {device}, {os.cpu_count()} cores:"
+    )
     for model, lid in (("tiny.en", False), ("base", False), ("base", True)):
         asr = Transcriber(AsrOptions(model=model, device=args.device, workers=2, language_id=lid))
         asr.recognise(clips[0], "en")  # load and warm up outside the timing
@@ -263,12 +304,16 @@ def asr_section(args: argparse.Namespace, suite_path: Path, work: Path, device: 
         words = sum(x.words.reference_length for x in scores)
         worst = max(scores, key=lambda x: x.wer)
         over = sum(1 for x in scores if x.wer > 0.5)
-        print(f"  {model:8} {'+ language id' if lid else '             '} corpus WER {errors / words:.3f}, worst sentence "
-              f"{worst.wer:.2f}, sentences over 0.5: {over}/{len(scores)}; {len(clips) / took:.2f} clips/s, "
-              f"ASR RTF {took / audio_s:.3f}")
+        print(
+            f"  {model:8} {'+ language id' if lid else '             '} corpus WER {errors / words:.3f}, worst sentence "
+            f"{worst.wer:.2f}, sentences over 0.5: {over}/{len(scores)}; {len(clips) / took:.2f} clips/s, "
+            f"ASR RTF {took / audio_s:.3f}"
+        )
 
 
-def xtts_section(args: argparse.Namespace, suite_path: Path, base_opts: object, work: Path, device: str, n: int) -> None:
+def xtts_section(
+    args: argparse.Namespace, suite_path: Path, base_opts: object, work: Path, device: str, n: int
+) -> None:
     from xtts_qa.cache import cache_dir
     from xtts_qa.demo.scenarios import Family
 
@@ -281,10 +326,16 @@ def xtts_section(args: argparse.Namespace, suite_path: Path, base_opts: object, 
     cold, r1 = tool(str(cand), str(base), suite_path, base_opts, cache)
     based, r2 = tool(str(cand2), str(base), suite_path, base_opts, cache)
     warm, r3 = tool(str(cand2), str(base), suite_path, base_opts, cache)
-    report_pair(f"{args.size} XTTS (cap {args.max_audio_tokens} codes)", n, naive_x,
-                [("xtts_qa cold ", cold), ("xtts_qa base cached", based), ("xtts_qa warm rerun", warm)])
-    print(f"  verdicts: cold exit {r1.exit_code}, base-cached exit {r2.exit_code}, warm exit {r3.exit_code} "
-          f"(random weights are gibberish by construction: exit 1 expected); cache after warm run: {r3.provenance['cache']}")
+    report_pair(
+        f"{args.size} XTTS (cap {args.max_audio_tokens} codes)",
+        n,
+        naive_x,
+        [("xtts_qa cold ", cold), ("xtts_qa base cached", based), ("xtts_qa warm rerun", warm)],
+    )
+    print(
+        f"  verdicts: cold exit {r1.exit_code}, base-cached exit {r2.exit_code}, warm exit {r3.exit_code} "
+        f"(random weights are gibberish by construction: exit 1 expected); cache after warm run: {r3.provenance['cache']}"
+    )
 
 
 if __name__ == "__main__":

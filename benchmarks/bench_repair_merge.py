@@ -55,7 +55,9 @@ def measure(cmd: list[str]) -> tuple[float, float, int]:
         "t = time.perf_counter(); rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode\n"
         "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, rc)\n"
     )
-    out = subprocess.run([sys.executable, "-c", runner, *cmd], capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", runner, *cmd], capture_output=True, text=True, check=True
+    ).stdout.split()
     return float(out[0]), float(out[1]), int(out[2])
 
 
@@ -76,7 +78,9 @@ def build(root: Path) -> tuple[Path, Path, Path, Path]:
         state = family.finetune(1)
         family.folder("finetune-fp16", {k: v.half() if v.is_floating_point() else v for k, v in state.items()})
         (fp16 / ".complete").write_text("ok")
-    print(f"models ready in {root} ({time.perf_counter() - t:.1f}s; model.pth {family.base.model.stat().st_size / 1e9:.2f} GB)")
+    print(
+        f"models ready in {root} ({time.perf_counter() - t:.1f}s; model.pth {family.base.model.stat().st_size / 1e9:.2f} GB)"
+    )
     return family.base.folder, made[0], made[1], fp16
 
 
@@ -84,7 +88,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--root", help="where to generate the full-size models (default: the xtts_qa cache)")
-    parser.add_argument("--cases", default="repair,naive-repair,merge,naive-merge,merge3", help="comma-separated cases to run")
+    parser.add_argument(
+        "--cases", default="repair,naive-repair,merge,naive-merge,merge3", help="comma-separated cases to run"
+    )
     args = parser.parse_args()
     from xtts_qa.cache import cache_dir
 
@@ -95,12 +101,31 @@ def main() -> None:
     out = scratch / "out"
     subprocess.run([exe, "check", str(ft1), "--base", str(base)], capture_output=True)  # warm caches
     every = {
-        "repair": ("xtts-qa repair FP16 --base BASE", [exe, "-q", "repair", str(fp16), "--base", str(base), "--out", str(out)], False),
-        "naive-repair": ("naive repair (torch.load/save)", [sys.executable, "-c", NAIVE_REPAIR, str(fp16), str(base), str(out)], True),
-        "merge": ("xtts-qa merge FT1 FT2 --base BASE", [exe, "-q", "merge", str(ft1), str(ft2), "--base", str(base), "--out", str(out)], False),
-        "naive-merge": ("naive merge (torch.load/save)", [sys.executable, "-c", NAIVE_MERGE, str(ft1), str(ft2), str(out)], True),
-        "merge3": ("xtts-qa merge FT1 FT2 FP16 (3-way)",
-                   [exe, "-q", "merge", str(ft1), str(ft2), str(fp16), "--base", str(base), "--out", str(out)], False),
+        "repair": (
+            "xtts-qa repair FP16 --base BASE",
+            [exe, "-q", "repair", str(fp16), "--base", str(base), "--out", str(out)],
+            False,
+        ),
+        "naive-repair": (
+            "naive repair (torch.load/save)",
+            [sys.executable, "-c", NAIVE_REPAIR, str(fp16), str(base), str(out)],
+            True,
+        ),
+        "merge": (
+            "xtts-qa merge FT1 FT2 --base BASE",
+            [exe, "-q", "merge", str(ft1), str(ft2), "--base", str(base), "--out", str(out)],
+            False,
+        ),
+        "naive-merge": (
+            "naive merge (torch.load/save)",
+            [sys.executable, "-c", NAIVE_MERGE, str(ft1), str(ft2), str(out)],
+            True,
+        ),
+        "merge3": (
+            "xtts-qa merge FT1 FT2 FP16 (3-way)",
+            [exe, "-q", "merge", str(ft1), str(ft2), str(fp16), "--base", str(base), "--out", str(out)],
+            False,
+        ),
     }
     cases = [every[c.strip()] for c in args.cases.split(",") if c.strip()]
     rows = []
@@ -120,7 +145,9 @@ def main() -> None:
     print(f"\n{'way':36} {'wall s':>8} {'peak RSS MB':>12} {'exit':>5}")
     for name, wall, peak, rc in rows:
         print(f"{name:36} {wall:8.2f} {peak:12.0f} {rc:5d}")
-    print(f"\ncpu: {os.cpu_count()} cores; torch {__import__('torch').__version__}; median of {args.repeat}; files in page cache")
+    print(
+        f"\ncpu: {os.cpu_count()} cores; torch {__import__('torch').__version__}; median of {args.repeat}; files in page cache"
+    )
 
 
 if __name__ == "__main__":

@@ -50,14 +50,20 @@ def build_models(root: Path, count: int) -> tuple[Path, list[Path]]:
     return base, out
 
 
-def eval_options(cache: Path, args: argparse.Namespace):  # noqa: ANN201
+def eval_options(cache: Path, args: argparse.Namespace):
     from xtts_qa.evaluation.asr import AsrOptions
     from xtts_qa.evaluation.runner import EvalOptions
     from xtts_qa.evaluation.synth import SynthOptions
 
-    return EvalOptions(device="cpu", synth=SynthOptions(max_audio_tokens=args.max_audio_tokens),
-                       asr=AsrOptions(model=args.asr_model, beam_size=1, workers=1), progress=False, limit=args.sentences,
-                       bootstrap_rounds=200, cache_root=cache)
+    return EvalOptions(
+        device="cpu",
+        synth=SynthOptions(max_audio_tokens=args.max_audio_tokens),
+        asr=AsrOptions(model=args.asr_model, beam_size=1, workers=1),
+        progress=False,
+        limit=args.sentences,
+        bootstrap_rounds=200,
+        cache_root=cache,
+    )
 
 
 def stage_costs(model: Path, args: argparse.Namespace, scratch: Path) -> dict[str, float]:
@@ -94,19 +100,32 @@ def stage_costs(model: Path, args: argparse.Namespace, scratch: Path) -> dict[st
     return per
 
 
-def sweep(engine: str, base: Path, models: list[Path], args: argparse.Namespace, scratch: Path, actors: int = 0) -> dict[str, float]:
+def sweep(
+    engine: str, base: Path, models: list[Path], args: argparse.Namespace, scratch: Path, actors: int = 0
+) -> dict[str, float]:
     from xtts_qa.execution.driver import SweepOptions, run_sweep
 
     stamps: list[float] = []
-    options = SweepOptions(engine=engine, eval_options=eval_options(scratch, args), batch_size=args.batch_size,
-                           synth_actors=actors, threads=args.threads, on_progress=lambda e: stamps.append(time.perf_counter()))
+    options = SweepOptions(
+        engine=engine,
+        eval_options=eval_options(scratch, args),
+        batch_size=args.batch_size,
+        synth_actors=actors,
+        threads=args.threads,
+        on_progress=lambda e: stamps.append(time.perf_counter()),
+    )
     started = time.perf_counter()
     report = run_sweep([str(m) for m in models], str(base), options)
     wall = time.perf_counter() - started
     units = report.units["run"]
     steady = (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else float("nan")
-    return {"wall_s": round(wall, 2), "units": units, "units_per_s": round(units / wall, 3),
-            "steady_s_per_unit": round(steady, 2), "first_unit_s": round(stamps[0] - started, 2) if stamps else float("nan")}
+    return {
+        "wall_s": round(wall, 2),
+        "units": units,
+        "units_per_s": round(units / wall, 3),
+        "steady_s_per_unit": round(steady, 2),
+        "first_unit_s": round(stamps[0] - started, 2) if stamps else float("nan"),
+    }
 
 
 def main() -> int:
@@ -127,9 +146,15 @@ def main() -> int:
 
     root = cache_dir("bench", "sweep-models")
     base, models = build_models(root, args.checkpoints)
-    results: dict[str, object] = {"machine": {"cpus": __import__("os").cpu_count(), "torch_threads": args.threads},
-                                  "sweep": {"checkpoints": args.checkpoints, "sentences": args.sentences, "batch_size": args.batch_size,
-                                            "units": (args.checkpoints + 1) * -(-args.sentences // args.batch_size)}}
+    results: dict[str, object] = {
+        "machine": {"cpus": __import__("os").cpu_count(), "torch_threads": args.threads},
+        "sweep": {
+            "checkpoints": args.checkpoints,
+            "sentences": args.sentences,
+            "batch_size": args.batch_size,
+            "units": (args.checkpoints + 1) * -(-args.sentences // args.batch_size),
+        },
+    }
     with tempfile.TemporaryDirectory(prefix="xtts_qa-bench-sweep-") as tmp:
         scratch = Path(tmp)
         results["stages"] = stage_costs(models[0], args, scratch / "stages")

@@ -14,7 +14,9 @@ import pytest
 _OWN_CACHE: str | None = None
 #: where expensive, version-keyed artefacts (real Trainer runs) live across test sessions: the user's xtts_qa
 #: cache as it was before this session pointed XTTS_QA_CACHE at its own throwaway folder
-PERSISTENT_CACHE = Path(os.environ.get("XTTS_QA_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xtts_qa")
+PERSISTENT_CACHE = Path(
+    os.environ.get("XTTS_QA_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xtts_qa"
+)
 if "XTTS_QA_CACHE" not in os.environ:
     _OWN_CACHE = os.environ["XTTS_QA_CACHE"] = tempfile.mkdtemp(prefix="xtts_qa_test_cache_")
 

@@ -73,7 +73,7 @@ def _sox(samples: np.ndarray, rate: int, *effect: str) -> np.ndarray:
 def damage(kind: str, clean: np.ndarray, rate: int) -> np.ndarray:
     """``clean`` damaged as ``kind`` says (see the module doc); the text-level damages are done in :func:`main`."""
     name, _, arg = kind.partition(":")
-    rms = float(np.sqrt(np.mean(clean ** 2)))
+    rms = float(np.sqrt(np.mean(clean**2)))
     if name.startswith("clean") or name in ("voice", "language", "garble"):
         return clean
     if name == "noise":
@@ -121,7 +121,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def transcriber():
     """The default ASR (bundled multilingual Whisper base), loaded once per test process."""
     from xtts_qa.evaluation.asr import AsrOptions, Transcriber
@@ -129,7 +129,7 @@ def transcriber():
     return Transcriber(AsrOptions(workers=1))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def encoder():
     from xtts_qa.evaluation.similarity import SpeakerEncoder
 

@@ -17,9 +17,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage", "--mute-audio", "--remote-debugging-pipe"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--mute-audio",
+    "--remote-debugging-pipe",
+]
 
 
 def chromium_path() -> str | None:
@@ -54,9 +64,14 @@ class Browser:
             os.set_inheritable(3, True)
             os.set_inheritable(4, True)
 
-        self.proc = subprocess.Popen([binary, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     preexec_fn=wire, close_fds=False)  # fds 3 and 4 must survive
+        self.proc = subprocess.Popen(
+            [binary, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=wire,
+            close_fds=False,
+        )  # fds 3 and 4 must survive
         os.close(to_child_r)
         os.close(from_child_w)
         self._buffer = b""
@@ -74,7 +89,10 @@ class Browser:
             if ready:
                 chunk = os.read(self._from_child, 1 << 20)
                 if not chunk:
-                    raise RuntimeError("chromium closed the DevTools pipe: " + (self.proc.stderr.read().decode()[-2000:] if self.proc.stderr else ""))
+                    raise RuntimeError(
+                        "chromium closed the DevTools pipe: "
+                        + (self.proc.stderr.read().decode()[-2000:] if self.proc.stderr else "")
+                    )
                 self._buffer += chunk
         raw, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(raw)
@@ -111,10 +129,15 @@ class Browser:
         """Attach to the page target, enable the domains that report problems, and load ``path`` from disk."""
         targets = self.send("Target.getTargets", session=False)["targetInfos"]
         page = next(t for t in targets if t["type"] == "page")
-        self.session = self.send("Target.attachToTarget", {"targetId": page["targetId"], "flatten": True}, session=False)["sessionId"]
+        self.session = self.send(
+            "Target.attachToTarget", {"targetId": page["targetId"], "flatten": True}, session=False
+        )["sessionId"]
         for domain in ("Runtime.enable", "Log.enable", "Page.enable", "Network.enable"):
             self.send(domain)
-        self.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
         self.send("Page.navigate", {"url": path.resolve().as_uri()})
         self.wait_for("Page.loadEventFired")
 

@@ -159,7 +159,12 @@ def _same_as_base(folder: Path, base: Path) -> Path:
 
 def _trainer_without_epoch(folder: Path, base: Path) -> Path:
     state = _state(folder)
-    blob = {"config": {}, "model": {f"xtts.{k}": v for k, v in state.items()}, "optimizer": [{"state": {}, "param_groups": []}], "step": 10}
+    blob = {
+        "config": {},
+        "model": {f"xtts.{k}": v for k, v in state.items()},
+        "optimizer": [{"state": {}, "param_groups": []}],
+        "step": 10,
+    }
     (folder / "model.pth").unlink()
     torch.save(blob, folder / "model.pth")
     return folder
@@ -167,8 +172,13 @@ def _trainer_without_epoch(folder: Path, base: Path) -> Path:
 
 def _trainer_step_string(folder: Path, base: Path) -> Path:
     state = _state(folder)
-    blob = {"config": {}, "model": {f"xtts.{k}": v for k, v in state.items()}, "optimizer": [{"state": {}, "param_groups": []}],
-            "step": "10", "epoch": 1}
+    blob = {
+        "config": {},
+        "model": {f"xtts.{k}": v for k, v in state.items()},
+        "optimizer": [{"state": {}, "param_groups": []}],
+        "step": "10",
+        "epoch": 1,
+    }
     (folder / "model.pth").unlink()
     torch.save(blob, folder / "model.pth")
     return folder
@@ -244,7 +254,13 @@ CASES: tuple[Case, ...] = (
     Case("XQ703", "trainer checkpoint whose step is a string, resumed", _trainer_step_string, intent="restore"),
     Case("XQ401", "dvae.pth with prefixed keys, fine-tuned from", _prefixed_dvae, intent="finetune"),
     Case("XQ401", "dvae.pth with prefixed keys, used to speak", _prefixed_dvae, intent="inference", severity="info"),
-    Case("XQ603", "num_batches_tracked averaged into floats, fine-tuned from", _float_counters, intent="finetune", severity="warning"),
+    Case(
+        "XQ603",
+        "num_batches_tracked averaged into floats, fine-tuned from",
+        _float_counters,
+        intent="finetune",
+        severity="warning",
+    ),
     Case("XQ007", "config pickled as an XttsConfig object (coqui >= 0.24 module paths)", _config_object_new_path),
     Case("XQ604", "a meta tensor (no data) in model.pth", _meta_tensor),
     Case("XQ605", "gpt.text_head.weight saved as int64 (weights truncated)", _int_weights),

@@ -34,11 +34,12 @@ def test_cached_architecture_does_not_import_coqui(family) -> None:
     fam, targets = family
     check(targets["finetune"])  # the first run: fills the architecture cache
     code = (
-        "import sys; from xtts_qa.engine import check; r = check(sys.argv[1]); "
-        "print(r.exit_code, 'TTS' in sys.modules)"
+        "import sys; from xtts_qa.engine import check; r = check(sys.argv[1]); print(r.exit_code, 'TTS' in sys.modules)"
     )
     env = dict(os.environ)
-    out = subprocess.run([sys.executable, "-c", code, str(targets["finetune"])], capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(targets["finetune"])], capture_output=True, text=True, env=env, check=True
+    )
     assert out.stdout.split() == ["0", "False"], out.stderr[-2000:]
 
 

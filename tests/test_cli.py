@@ -31,7 +31,9 @@ def test_exit_codes(family, capsys) -> None:
 
 def test_text_report_has_fix(family, capsys) -> None:
     fam, targets = family
-    code, out, _ = run(capsys, "check", str(targets["sequential-broken-dvae"]), "--base", str(fam.base.folder), "--intent", "finetune")
+    code, out, _ = run(
+        capsys, "check", str(targets["sequential-broken-dvae"]), "--base", str(fam.base.folder), "--intent", "finetune"
+    )
     assert code == 1
     assert "XQ401 dvae-key-set" in out and "fix: Copy dvae.pth from the base" in out and "UNHEALTHY" in out
 
@@ -43,13 +45,27 @@ def test_json_report(family, capsys) -> None:
     assert code == 1 and data["schema_version"] == SCHEMA_VERSION and data["exit_code"] == 1
     assert {r["code"] for r in data["results"]} == set(registry())
     xq901 = next(r for r in data["results"] if r["code"] == "XQ901")
-    assert xq901["status"] == "failed" and xq901["findings"][0]["details"]["median_ratio"] == pytest.approx(1.2, abs=0.01)
+    assert xq901["status"] == "failed" and xq901["findings"][0]["details"]["median_ratio"] == pytest.approx(
+        1.2, abs=0.01
+    )
 
 
 def test_select_and_ignore(family, capsys) -> None:
     fam, targets = family
-    code, out, _ = run(capsys, "check", str(targets["sequential-broken-dvae"]), "--base", str(fam.base.folder),
-                       "--select", "dvae", "--ignore", "XQ402", "--intent", "finetune", "--json")
+    code, out, _ = run(
+        capsys,
+        "check",
+        str(targets["sequential-broken-dvae"]),
+        "--base",
+        str(fam.base.folder),
+        "--select",
+        "dvae",
+        "--ignore",
+        "XQ402",
+        "--intent",
+        "finetune",
+        "--json",
+    )
     data = json.loads(out)
     assert [r["code"] for r in data["results"]] == ["XQ401"] and code == 1
     code, _, err = run(capsys, "check", str(targets["finetune"]), "--select", "XQ999")

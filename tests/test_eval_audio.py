@@ -13,8 +13,8 @@ import pytest
 from eval_helpers import coloured_noise, encoder, espeak, read, write
 
 from xtts_qa.errors import InputError
+from xtts_qa.evaluation.artifact_cache import EvalCache
 from xtts_qa.evaluation.audio import load_reference
-from xtts_qa.evaluation.cache import EvalCache
 from xtts_qa.evaluation.references import REFERENCE_RATE, prepare_reference
 from xtts_qa.evaluation.similarity import cosine
 from xtts_qa.evaluation.suite import SpeakerSpec
@@ -29,6 +29,7 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, int, P
 
 
 # -- broken references -----------------------------------------------------------------------------------
+
 
 def _broken(kind: str, folder: Path, clean: np.ndarray, rate: int) -> Path:
     path = folder / f"ref-{kind}.wav"
@@ -51,15 +52,18 @@ def _broken(kind: str, folder: Path, clean: np.ndarray, rate: int) -> Path:
     raise AssertionError(kind)
 
 
-@pytest.mark.parametrize(("kind", "problem", "fix"), [
-    ("missing", "not found", "path"),
-    ("silence", "silent", "recording"),
-    ("low-rate", "8000 Hz", "22.05 kHz"),
-    ("stereo", "2 channels", "-c 1"),
-    ("too-short", "0.50 s long", "longer clip"),
-    ("not-audio", "not a readable audio file", "WAV"),
-    ("empty", "empty", "again"),
-])
+@pytest.mark.parametrize(
+    ("kind", "problem", "fix"),
+    [
+        ("missing", "not found", "path"),
+        ("silence", "silent", "recording"),
+        ("low-rate", "8000 Hz", "22.05 kHz"),
+        ("stereo", "2 channels", "-c 1"),
+        ("too-short", "0.50 s long", "longer clip"),
+        ("not-audio", "not a readable audio file", "WAV"),
+        ("empty", "empty", "again"),
+    ],
+)
 def test_unusable_reference_names_the_file_and_the_fix(speech, kind: str, problem: str, fix: str) -> None:
     clean, rate, folder = speech
     path = _broken(kind, folder, clean, rate)
@@ -80,7 +84,9 @@ def test_other_sample_rates_are_resampled(speech, tmp_path: Path) -> None:
 
 
 def test_espeak_reference_is_generated_once(tmp_path: Path) -> None:
-    spec = SpeakerSpec("narrator", espeak_voice="en-us", espeak_text="This is a reference of a few seconds for the voice.")
+    spec = SpeakerSpec(
+        "narrator", espeak_voice="en-us", espeak_text="This is a reference of a few seconds for the voice."
+    )
     first = prepare_reference(spec, EvalCache(tmp_path))
     mtime = first.path.stat().st_mtime_ns
     again = prepare_reference(spec, EvalCache(tmp_path))
@@ -89,6 +95,7 @@ def test_espeak_reference_is_generated_once(tmp_path: Path) -> None:
 
 
 # -- damaged speech ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_similarity_sees_the_voice_not_the_words(speech) -> None:

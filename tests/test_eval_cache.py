@@ -7,12 +7,16 @@ import os
 import threading
 from pathlib import Path
 
-from xtts_qa.evaluation.cache import EvalCache, atomic_write_bytes, file_digest, key_of
+from xtts_qa.evaluation.artifact_cache import EvalCache, atomic_write_bytes, file_digest, key_of
 
 
 def test_key_depends_on_every_part_and_not_on_dict_order() -> None:
-    base = key_of("audio", {"files": {"model": "abc"}, "options": {"top_k": 50, "temperature": 0.75}}, "Hello.", "en", 1)
-    same = key_of("audio", {"options": {"temperature": 0.75, "top_k": 50}, "files": {"model": "abc"}}, "Hello.", "en", 1)
+    base = key_of(
+        "audio", {"files": {"model": "abc"}, "options": {"top_k": 50, "temperature": 0.75}}, "Hello.", "en", 1
+    )
+    same = key_of(
+        "audio", {"options": {"temperature": 0.75, "top_k": 50}, "files": {"model": "abc"}}, "Hello.", "en", 1
+    )
     assert base == same
     variants = [
         key_of("audio", {"files": {"model": "abd"}, "options": {"top_k": 50, "temperature": 0.75}}, "Hello.", "en", 1),

@@ -19,36 +19,132 @@ from xtts_qa.evaluation.synth import SynthOptions
 pytestmark = pytest.mark.slow
 
 _NUM = {"type": ["number", "null"]}
-_METRICS = {"type": "object", "required": [k for k in METRICS if not METRICS[k].paired], "properties": {k: _NUM for k in METRICS}}
+_METRICS = {
+    "type": "object",
+    "required": [k for k in METRICS if not METRICS[k].paired],
+    "properties": {k: _NUM for k in METRICS},
+}
 #: the JSON contract the reporting side builds on
 CONTRACT = {
     "type": "object",
-    "required": ["schema_version", "kind", "candidate", "base", "suite", "exit_code", "passed", "strict", "headline", "flags", "gates",
-                 "metrics", "sentences", "provenance"],
+    "required": [
+        "schema_version",
+        "kind",
+        "candidate",
+        "base",
+        "suite",
+        "exit_code",
+        "passed",
+        "strict",
+        "headline",
+        "flags",
+        "gates",
+        "metrics",
+        "sentences",
+        "provenance",
+    ],
     "properties": {
-        "schema_version": {"const": 2}, "kind": {"const": "eval"}, "headline": {"type": "string"}, "strict": {"type": "boolean"}, "candidate": {"type": "string"},
-        "base": {"type": ["string", "null"]}, "suite": {"type": "string"}, "exit_code": {"enum": [0, 1]}, "passed": {"type": "boolean"},
-        "gates": {"type": "array", "items": {"type": "object", "required": ["expr", "metric", "value", "ci", "outcome", "passed", "mde", "message"],
-                  "properties": {"expr": {"type": "string"}, "metric": {"type": "string"}, "value": _NUM,
-                                 "ci": {"oneOf": [{"type": "null"}, {"type": "array", "items": _NUM, "minItems": 2, "maxItems": 2}]},
-                                 "outcome": {"enum": ["pass", "fail", "inconclusive", "not-applicable"]},
-                                 "passed": {"type": "boolean"}, "message": {"type": "string"}}}},
-        "metrics": {"type": "object", "required": ["candidate", "base"],
-                    "properties": {"candidate": _METRICS, "base": {"oneOf": [{"type": "null"}, _METRICS]}}},
-        "sentences": {"type": "array", "items": {"type": "object", "required": [
-            "id", "language", "text", "transcript", "wer", "cer", "similarity_ref", "similarity_base", "duration_s", "rtf", "flags",
-            "verdict", "audio", "base_audio", "base_transcript", "base_wer", "reference_audio", "loudness", "cached", "explanations"],
-            "properties": {"verdict": {"enum": ["pass", "fail"]}, "flags": {"type": "array", "items": {"enum": list(FLAGS)}},
-                           "audio": {"type": ["string", "null"]}, "base_audio": {"type": ["string", "null"]},
-                           "reference_audio": {"type": ["string", "null"]}, "wer": _NUM, "base_wer": _NUM}}},
-        "provenance": {"type": "object", "required": ["candidate_hash", "base_hash", "versions", "asr_model", "speaker_model",
-                                                      "normaliser", "seeds", "device"]},
+        "schema_version": {"const": 2},
+        "kind": {"const": "eval"},
+        "headline": {"type": "string"},
+        "strict": {"type": "boolean"},
+        "candidate": {"type": "string"},
+        "base": {"type": ["string", "null"]},
+        "suite": {"type": "string"},
+        "exit_code": {"enum": [0, 1]},
+        "passed": {"type": "boolean"},
+        "gates": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["expr", "metric", "value", "ci", "outcome", "passed", "mde", "message"],
+                "properties": {
+                    "expr": {"type": "string"},
+                    "metric": {"type": "string"},
+                    "value": _NUM,
+                    "ci": {"oneOf": [{"type": "null"}, {"type": "array", "items": _NUM, "minItems": 2, "maxItems": 2}]},
+                    "outcome": {"enum": ["pass", "fail", "inconclusive", "not-applicable"]},
+                    "passed": {"type": "boolean"},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+        "metrics": {
+            "type": "object",
+            "required": ["candidate", "base"],
+            "properties": {"candidate": _METRICS, "base": {"oneOf": [{"type": "null"}, _METRICS]}},
+        },
+        "sentences": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": [
+                    "id",
+                    "language",
+                    "text",
+                    "transcript",
+                    "wer",
+                    "cer",
+                    "similarity_ref",
+                    "similarity_base",
+                    "duration_s",
+                    "rtf",
+                    "flags",
+                    "verdict",
+                    "audio",
+                    "base_audio",
+                    "base_transcript",
+                    "base_wer",
+                    "reference_audio",
+                    "loudness",
+                    "cached",
+                    "explanations",
+                ],
+                "properties": {
+                    "verdict": {"enum": ["pass", "fail"]},
+                    "flags": {"type": "array", "items": {"enum": list(FLAGS)}},
+                    "audio": {"type": ["string", "null"]},
+                    "base_audio": {"type": ["string", "null"]},
+                    "reference_audio": {"type": ["string", "null"]},
+                    "wer": _NUM,
+                    "base_wer": _NUM,
+                },
+            },
+        },
+        "provenance": {
+            "type": "object",
+            "required": [
+                "candidate_hash",
+                "base_hash",
+                "versions",
+                "asr_model",
+                "speaker_model",
+                "normaliser",
+                "seeds",
+                "device",
+            ],
+        },
     },
 }
 
 
 def test_espeak_passes_the_smoke_suite_against_itself(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["-q", "eval", "espeak", "--base", "espeak", "--backend", "command", "--suite", "smoke-en", "--json", "--out", str(tmp_path)])
+    code = main(
+        [
+            "-q",
+            "eval",
+            "espeak",
+            "--base",
+            "espeak",
+            "--backend",
+            "command",
+            "--suite",
+            "smoke-en",
+            "--json",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     report = json.loads(capsys.readouterr().out)
     jsonschema.validate(report, CONTRACT)
     assert code == 0 and report["passed"] and report["exit_code"] == 0
@@ -61,7 +157,9 @@ def test_espeak_passes_the_smoke_suite_against_itself(tmp_path: Path, capsys: py
         assert Path(s["reference_audio"]).is_file() and s["base_transcript"] == s["transcript"]
     by_id = {s["id"]: s for s in report["sentences"]}
     assert by_id["question"]["wer"] < 0.3 and by_id["long"]["wer"] < 0.3
-    assert "whisper-english" in report["provenance"]["normaliser"] and "whisper-base" in report["provenance"]["asr_model"]
+    assert (
+        "whisper-english" in report["provenance"]["normaliser"] and "whisper-base" in report["provenance"]["asr_model"]
+    )
     assert all(g["outcome"] == "pass" for g in report["gates"]), report["gates"]
     assert all(s["rtf"] is not None or s["cached"] for s in report["sentences"])
     for name in ("summary.json", "sentences.jsonl", "report.html"):  # the same run record as the pytest plugin writes
@@ -77,8 +175,9 @@ def test_espeak_passes_the_smoke_suite_against_itself(tmp_path: Path, capsys: py
     # cached audio was not synthesised in this run: its RTF is not reported as if it were
     assert again.metrics.rtf is None and all(s.rtf is None and s.cached for s in again.sentences)
     assert "cached" in again.provenance["rtf_source"]
-    assert {k: v for k, v in again.metrics.to_dict().items() if k != "rtf"} == \
-        {k: v for k, v in report["metrics"]["candidate"].items() if k != "rtf"}
+    assert {k: v for k, v in again.metrics.to_dict().items() if k != "rtf"} == {
+        k: v for k, v in report["metrics"]["candidate"].items() if k != "rtf"
+    }
 
     # a stricter gate on the command line fails the run: exit code 1
     assert main(["-q", "eval", "espeak", "--base", "espeak", "--backend", "command", "--gate", "wer <= 0.01"]) == 1
@@ -86,9 +185,26 @@ def test_espeak_passes_the_smoke_suite_against_itself(tmp_path: Path, capsys: py
     assert "FAILED: wer <= 0.01" in text and "money" in text
 
 
-def test_readme_command_backend_example_without_base_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["-q", "eval", "espeak", "--backend", "command", "--command", "espeak-ng -v {voice} -w {out} {text}",
-                 "--suite", "smoke-en", "--out", str(tmp_path / "run"), "--history", str(tmp_path / "h.sqlite")])
+def test_readme_command_backend_example_without_base_exits_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "-q",
+            "eval",
+            "espeak",
+            "--backend",
+            "command",
+            "--command",
+            "espeak-ng -v {voice} -w {out} {text}",
+            "--suite",
+            "smoke-en",
+            "--out",
+            str(tmp_path / "run"),
+            "--history",
+            str(tmp_path / "h.sqlite"),
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 0, text
     assert "not applicable" in text and "no base model" in text and text.splitlines()[0].startswith("PASSED")
@@ -110,8 +226,13 @@ def test_readme_command_backend_example_without_base_exits_0(tmp_path: Path, cap
 
 
 def test_a_different_voice_fails_the_similarity_gate() -> None:
-    options = EvalOptions(backend="command", command="espeak-ng -v {model} -w {out} {text}", progress=False, limit=4,
-                          gates=("similarity_delta >= -0.02",))
+    options = EvalOptions(
+        backend="command",
+        command="espeak-ng -v {model} -w {out} {text}",
+        progress=False,
+        limit=4,
+        gates=("similarity_delta >= -0.02",),
+    )
     report = run_eval("en-us+f3", "en-us", "smoke-en", options)
     gate = next(g for g in report.gates if g.metric == "similarity_ref_delta")
     assert report.metrics.similarity_base is not None and report.metrics.similarity_base < 0.95
@@ -158,14 +279,18 @@ def test_tiny_xtts_models_fail_the_floors_and_the_base_is_reused(tmp_path: Path)
 
 def test_cannot_run_is_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # English-only is read from the loaded model itself
-    assert main(["-q", "eval", "espeak", "--backend", "command", "--suite", "multilingual", "--asr-model", "tiny.en"]) == 2
+    assert (
+        main(["-q", "eval", "espeak", "--backend", "command", "--suite", "multilingual", "--asr-model", "tiny.en"]) == 2
+    )
     assert "English-only" in capsys.readouterr().err
 
     assert main(["-q", "eval", "espeak", "--backend", "command", "--command", "espeak-ng {text}"]) == 2
     assert "{out}" in capsys.readouterr().err
 
     suite = tmp_path / "suite.yaml"
-    suite.write_text(yaml.safe_dump({"name": "x", "speakers": {"me": "me.wav"}, "sentences": [{"id": "a", "text": "Hello there."}]}))
+    suite.write_text(
+        yaml.safe_dump({"name": "x", "speakers": {"me": "me.wav"}, "sentences": [{"id": "a", "text": "Hello there."}]})
+    )
     assert main(["-q", "eval", "espeak", "--backend", "command", "--suite", str(suite)]) == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "me.wav") in err and "Fix:" in err

@@ -12,16 +12,29 @@ from xtts_qa.evaluation.gates import SentenceSamples, corpus_metric, evaluate_ga
 from xtts_qa.evaluation.registry import FLAGS, METRICS, flag_metric
 
 
-def samples(wer_errors: list[int], words: int = 10, sim: float = 0.8, sims: list[float] | None = None,
-            flags: dict[str, list[int]] | None = None, synth: list[float] | None = None) -> SentenceSamples:
+def samples(
+    wer_errors: list[int],
+    words: int = 10,
+    sim: float = 0.8,
+    sims: list[float] | None = None,
+    flags: dict[str, list[int]] | None = None,
+    synth: list[float] | None = None,
+) -> SentenceSamples:
     n = len(wer_errors)
     errors = np.array(wer_errors, dtype=float)
     total = np.full(n, float(words))
     return SentenceSamples(
-        word_errors=errors, word_total=total, char_errors=errors * 3, char_total=total * 5, wer=errors / total,
-        similarity_ref=np.array(sims if sims is not None else [sim] * n, dtype=float), similarity_base=np.full(n, np.nan),
-        synth_seconds=np.array(synth if synth is not None else [1.0] * n, dtype=float), audio_seconds=np.full(n, 4.0),
-        loudness=np.full(n, -21.0), flags={k: np.array(v, dtype=float) for k, v in (flags or {}).items()},
+        word_errors=errors,
+        word_total=total,
+        char_errors=errors * 3,
+        char_total=total * 5,
+        wer=errors / total,
+        similarity_ref=np.array(sims if sims is not None else [sim] * n, dtype=float),
+        similarity_base=np.full(n, np.nan),
+        synth_seconds=np.array(synth if synth is not None else [1.0] * n, dtype=float),
+        audio_seconds=np.full(n, 4.0),
+        loudness=np.full(n, -21.0),
+        flags={k: np.array(v, dtype=float) for k, v in (flags or {}).items()},
     )
 
 
@@ -42,8 +55,19 @@ def test_every_flag_has_a_count_metric_and_an_explanation() -> None:
     assert all(m.direction in ("lower", "higher") and m.label for m in METRICS.values())
 
 
-@pytest.mark.parametrize("expr", ["wer", "wer <= ", "wer == 0.1", "wer <= abc", "loudnes <= 3", "wer_delta_delta <= 1",
-                                  "health.errors <= 0", "wer_regressions_delta <= 0"])
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "wer",
+        "wer <= ",
+        "wer == 0.1",
+        "wer <= abc",
+        "loudnes <= 3",
+        "wer_delta_delta <= 1",
+        "health.errors <= 0",
+        "wer_regressions_delta <= 0",
+    ],
+)
 def test_bad_gates_are_usage_errors(expr: str) -> None:
     with pytest.raises(UsageError, match="gate"):
         parse_gate(expr)
@@ -98,8 +122,14 @@ def test_minimum_detectable_effect_shrinks_with_suite_size() -> None:
         assert r.outcome == "pass" and r.mde is not None and r.mde > 0 and "smallest detectable" in r.message
         mdes.append(r.mde)
     assert mdes[1] < mdes[0] / 2  # about 1/sqrt(8)
-    assert "too small" in evaluate_gates([parse_gate("wer_delta <= 0.01")], samples([0, 3, 1, 4, 0, 2, 5, 1, 0, 3]),
-                                         samples([0, 3, 1, 4, 0, 2, 5, 1, 0, 3]))[0].message
+    assert (
+        "too small"
+        in evaluate_gates(
+            [parse_gate("wer_delta <= 0.01")],
+            samples([0, 3, 1, 4, 0, 2, 5, 1, 0, 3]),
+            samples([0, 3, 1, 4, 0, 2, 5, 1, 0, 3]),
+        )[0].message
+    )
 
 
 def test_one_garbled_sentence_in_ten_fails_the_paired_gate_but_not_the_corpus_delta() -> None:
@@ -114,7 +144,9 @@ def test_one_garbled_sentence_in_ten_fails_the_paired_gate_but_not_the_corpus_de
 
 def test_flag_count_gates_read_the_flags() -> None:
     cand = samples([0, 0, 0], flags={"long-pause": [0, 1, 0], "garbled": [0, 0, 0]})
-    results = evaluate_gates(parse_gates(["long_pause_count <= 0", "garbled_count <= 0", "flag_rate <= 0.5"]), cand, None)
+    results = evaluate_gates(
+        parse_gates(["long_pause_count <= 0", "garbled_count <= 0", "flag_rate <= 0.5"]), cand, None
+    )
     assert [r.outcome for r in results] == ["fail", "pass", "pass"]
     assert results[0].value == 1
 
@@ -158,6 +190,14 @@ def test_corpus_metrics_from_counts() -> None:
 @given(errors=st.lists(st.integers(0, 10), min_size=2, max_size=12))
 def test_a_model_against_itself_passes_every_difference_gate(errors: list[int]) -> None:
     s = samples(errors)
-    gates = parse_gates(["wer_delta <= 0", "cer_delta <= 0", "similarity_delta >= 0", "hallucination_delta <= 0", "wer_regressions <= 0"])
+    gates = parse_gates(
+        [
+            "wer_delta <= 0",
+            "cer_delta <= 0",
+            "similarity_delta >= 0",
+            "hallucination_delta <= 0",
+            "wer_regressions <= 0",
+        ]
+    )
     results = evaluate_gates(gates, s, s, rounds=200)
     assert all(r.outcome == "pass" and r.value == 0 for r in results)

@@ -29,13 +29,13 @@ MATRIX = {
     "noise:white:0": ("Where did you leave the keys this morning?", ("noise",)),
     "noise:pink:5": ("Please switch off your phones before the film starts.", ("noise",)),
     "noise:brown:pure": ("The river flooded the lower part of the town last spring.", ("noise",)),
-    "gain:-25": ("Could you send me the report by Friday afternoon?", ("too-quiet",)),     # under the -40 LUFS floor
+    "gain:-25": ("Could you send me the report by Friday afternoon?", ("too-quiet",)),  # under the -40 LUFS floor
     "gain:-14": ("Turn left after the second traffic light on the corner.", ("too-quiet",)),  # 14 LU under the base
     "gain:14": ("The museum closes early on Sundays and public holidays.", ("clipped",)),
     "pause:2.5": ("We walked along the beach and watched the boats come in.", ("long-pause",)),
     "truncate:0.4": ("My sister bought a small house at the edge of the forest.", ("truncated",)),
     "loop:2": ("The children played football in the park after school.", ("too-long",)),
-    "tempo:0.5": ("He always drinks a cup of tea before going to bed.", ("too-long",)),     # half speed: twice the base
+    "tempo:0.5": ("He always drinks a cup of tea before going to bed.", ("too-long",)),  # half speed: twice the base
     "tempo:1.8": ("The train was late because of the heavy snow last night.", ("too-fast", "truncated")),
     # reversed speech: Whisper base often hears it as some other language (sv), which is what a listener hears too
     "reverse": ("She wrote a long letter to her grandmother in Spain.", ("garbled", "wrong-language")),
@@ -49,10 +49,21 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """The matrix suite (smoke-en's shipped gates) and the candidate that damages each sentence its own way."""
     folder = tmp_path_factory.mktemp("matrix")
     path = folder / "matrix.yaml"
-    data = {"name": "matrix", "language": "en", "seed": 7, "gates": list(load_suite("smoke-en").gates),
-            "speakers": {"me": {"espeak": {"voice": "en-us", "text": "This is a short recording of my voice, made so that the "
-                                                                     "model can learn how I sound."}}},
-            "sentences": [{"id": damage.replace(":", "_"), "text": text} for damage, (text, _) in MATRIX.items()]}
+    data = {
+        "name": "matrix",
+        "language": "en",
+        "seed": 7,
+        "gates": list(load_suite("smoke-en").gates),
+        "speakers": {
+            "me": {
+                "espeak": {
+                    "voice": "en-us",
+                    "text": "This is a short recording of my voice, made so that the model can learn how I sound.",
+                }
+            }
+        },
+        "sentences": [{"id": damage.replace(":", "_"), "text": text} for damage, (text, _) in MATRIX.items()],
+    }
     path.write_text(yaml.safe_dump(data))
     plan = folder / "damages.json"
     plan.write_text(json.dumps({text: damage for damage, (text, _) in MATRIX.items()}))
@@ -91,7 +102,9 @@ def test_each_damage_is_named_by_its_flag_and_gate(damaged, damage: str) -> None
 
 def test_the_damaged_run_fails_and_says_why(damaged) -> None:
     assert damaged.exit_code == 1 and damaged.headline.startswith("FAILED")
-    assert outcomes(damaged)["wer_regressions"] == "fail"  # reversed / wrong-language sentences are much worse than the base
+    assert (
+        outcomes(damaged)["wer_regressions"] == "fail"
+    )  # reversed / wrong-language sentences are much worse than the base
 
 
 def test_clean_speech_against_itself_passes(matrix, damaged) -> None:
@@ -111,8 +124,9 @@ def test_without_a_base_delta_gates_are_not_applicable(matrix, damaged) -> None:
     deltas = [g for g in clean.gates if g.metric.endswith("_delta") or g.metric == "wer_regressions"]
     assert deltas and all(g.outcome == "not-applicable" for g in deltas)
     noisy = evaluate(candidate, None, suite)  # absolute gates still decide
-    assert noisy.exit_code == 1 and {"noise_count", "too_quiet_count", "long_pause_count"} <= \
-        {g.metric for g in noisy.gates if g.outcome == "fail"}
+    assert noisy.exit_code == 1 and {"noise_count", "too_quiet_count", "long_pause_count"} <= {
+        g.metric for g in noisy.gates if g.outcome == "fail"
+    }
 
 
 @pytest.mark.parametrize("voice", ["voice:en-us+f3", "pitch:700"])
@@ -134,7 +148,9 @@ def test_one_garbled_sentence_in_ten_fails_the_per_sentence_gate() -> None:
     delta = next(g for g in report.gates if g.metric == "wer_delta")
     assert delta.mde is not None and delta.mde > 0
     # the same run, strict: an inconclusive corpus gate then fails too
-    strict = evaluate("garble:Where", "clean", "smoke-en", gates=("wer_regressions <= 5", "wer_delta <= 0.3"), strict=True)
+    strict = evaluate(
+        "garble:Where", "clean", "smoke-en", gates=("wer_regressions <= 5", "wer_delta <= 0.3"), strict=True
+    )
     g = next(g for g in strict.gates if g.metric == "wer_delta")
     assert g.outcome != "pass"
     if g.outcome == "inconclusive":

@@ -13,6 +13,7 @@ from xtts_qa.evaluation.metrics import SignalStats, clip_flags, score_text
 from xtts_qa.evaluation.normalize import normaliser_for
 from xtts_qa.evaluation.runner import EvalOptions, run_eval
 
+
 def _speechlike() -> SignalStats:
     """Figures of an ordinary clean clip (so only the text and language checks can raise a flag)."""
     return SignalStats(3.0, 0.6, 0.08, 0, 0.0, 0.1, 0.2, 2.4, 2.7, 0.2, 0.01, 60.0, -21.0)
@@ -26,17 +27,20 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize(("language", "text", "heard"), [
-    ("es", "abre a las nueve", "Abre a las 9."),
-    ("es", "veinticinco personas", "25 personas"),
-    ("de", "um neun Uhr", "Um 9 Uhr."),
-    ("fr", "à neuf heures", "À 9 heures."),
-    ("it", "alle nove", "alle 9"),
-    ("zh-cn", "圖書館每天早上九點開門", "图书馆每天早上9点开门。"),  # Traditional vs Simplified, and digits
-    ("ja", "毎朝九時に開きます", "毎朝9時に開きます"),
-    ("ru", "в девять часов", "в 9 часов"),
-    ("en", "It is nine o'clock, the colour is grey", "it's 9 o'clock, the color is gray"),
-])
+@pytest.mark.parametrize(
+    ("language", "text", "heard"),
+    [
+        ("es", "abre a las nueve", "Abre a las 9."),
+        ("es", "veinticinco personas", "25 personas"),
+        ("de", "um neun Uhr", "Um 9 Uhr."),
+        ("fr", "à neuf heures", "À 9 heures."),
+        ("it", "alle nove", "alle 9"),
+        ("zh-cn", "圖書館每天早上九點開門", "图书馆每天早上9点开门。"),  # Traditional vs Simplified, and digits
+        ("ja", "毎朝九時に開きます", "毎朝9時に開きます"),
+        ("ru", "в девять часов", "в 9 часов"),
+        ("en", "It is nine o'clock, the colour is grey", "it's 9 o'clock, the color is gray"),
+    ],
+)
 def test_numbers_and_scripts_normalise_to_the_same_words(language: str, text: str, heard: str) -> None:
     score = score_text(text, heard, normaliser_for(language))
     assert score.wer == 0 and score.cer == 0, (score.reference, score.hypothesis)
@@ -96,11 +100,29 @@ def test_english_only_asr_is_known_from_the_model_itself() -> None:
 @pytest.mark.slow
 def test_a_multilingual_suite_scores_offline_without_a_base(tmp_path: Path) -> None:
     suite = tmp_path / "ml.yaml"
-    suite.write_text(yaml.safe_dump({
-        "name": "ml", "seed": 3, "gates": ["cer <= 0.6", "noise_count <= 0", "silent_count <= 0", "cer_delta <= 0.03"],
-        "speakers": {"es": {"espeak": {"voice": "es", "text": "Esta es una breve grabación de mi voz, hecha para que el modelo aprenda."}}},
-        "sentences": [{"id": lang, "language": lang, "speaker": "es", "text": text} for lang, (_, text) in CASES.items()
-                      if lang != "zh-cn"]}, allow_unicode=True))
+    suite.write_text(
+        yaml.safe_dump(
+            {
+                "name": "ml",
+                "seed": 3,
+                "gates": ["cer <= 0.6", "noise_count <= 0", "silent_count <= 0", "cer_delta <= 0.03"],
+                "speakers": {
+                    "es": {
+                        "espeak": {
+                            "voice": "es",
+                            "text": "Esta es una breve grabación de mi voz, hecha para que el modelo aprenda.",
+                        }
+                    }
+                },
+                "sentences": [
+                    {"id": lang, "language": lang, "speaker": "es", "text": text}
+                    for lang, (_, text) in CASES.items()
+                    if lang != "zh-cn"
+                ],
+            },
+            allow_unicode=True,
+        )
+    )
     report = run_eval("espeak", None, suite, EvalOptions(backend="command", progress=False))
     assert report.exit_code == 0, (report.headline, [(s.id, s.transcript, s.flags) for s in report.sentences])
     assert all(s.detected_language for s in report.sentences)  # identification ran (multilingual model)

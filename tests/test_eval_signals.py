@@ -32,18 +32,32 @@ def test_clean_speech_raises_no_flag(clean) -> None:
     assert -30 < stats.loudness < -15 and stats.snr_db > 40 and stats.longest_pause_s < 0.6
 
 
-@pytest.mark.parametrize(("kind", "flag"), [
-    ("noise:white:pure", "noise"), ("noise:pink:pure", "noise"), ("noise:brown:pure", "noise"),
-    ("noise:white:0", "noise"), ("noise:pink:0", "noise"), ("noise:white:5", "noise"), ("noise:pink:5", "noise"),
-    ("gain:-25", "too-quiet"), ("gain:12", "clipped"), ("pause:2.5", "long-pause"), ("truncate:0.4", "truncated"),
-    ("silence", "silent"), ("loop:3", "too-long"),
-])
+@pytest.mark.parametrize(
+    ("kind", "flag"),
+    [
+        ("noise:white:pure", "noise"),
+        ("noise:pink:pure", "noise"),
+        ("noise:brown:pure", "noise"),
+        ("noise:white:0", "noise"),
+        ("noise:pink:0", "noise"),
+        ("noise:white:5", "noise"),
+        ("noise:pink:5", "noise"),
+        ("gain:-25", "too-quiet"),
+        ("gain:12", "clipped"),
+        ("pause:2.5", "long-pause"),
+        ("truncate:0.4", "truncated"),
+        ("silence", "silent"),
+        ("loop:3", "too-long"),
+    ],
+)
 def test_each_damage_raises_its_flag(clean, kind: str, flag: str) -> None:
     y, rate = clean
     assert flag in flags(damage(kind, y, rate), rate), kind
 
 
-@pytest.mark.parametrize("kind", ["noise:white:20", "noise:pink:20", "noise:brown:0", "gain:-6", "pause:0.4", "pitch:300"])
+@pytest.mark.parametrize(
+    "kind", ["noise:white:20", "noise:pink:20", "noise:brown:0", "gain:-6", "pause:0.4", "pitch:300"]
+)
 def test_mild_changes_a_listener_accepts_raise_no_signal_flag(clean, kind: str) -> None:
     y, rate = clean
     assert flags(damage(kind, y, rate), rate, base=signal_stats(y, rate)) == [], kind
@@ -52,10 +66,14 @@ def test_mild_changes_a_listener_accepts_raise_no_signal_flag(clean, kind: str) 
 def test_flags_relative_to_the_base(clean) -> None:
     y, rate = clean
     base = signal_stats(y, rate)
-    assert "too-quiet" in flags(damage("gain:-14", y, rate), rate, base=base)  # -35 LUFS: above the floor, far below the base
+    assert "too-quiet" in flags(
+        damage("gain:-14", y, rate), rate, base=base
+    )  # -35 LUFS: above the floor, far below the base
     assert "too-quiet" not in flags(damage("gain:-14", y, rate), rate)
     assert "too-long" in flags(damage("loop:2", y, rate), rate, base=base)  # twice the base: looping
-    assert "too-fast" in flags(damage("tempo:1.8", y, rate), rate, base=base)  # words intact (no transcript: no deletions)
+    assert "too-fast" in flags(
+        damage("tempo:1.8", y, rate), rate, base=base
+    )  # words intact (no transcript: no deletions)
     cut = damage("truncate:0.6", y, rate)
     heard = score_text(SENTENCE, "the quick brown fox jumps over", normaliser_for("en"))
     assert "truncated" in flags(cut, rate, base=base, score=heard)

@@ -12,7 +12,9 @@ from xtts_qa.evaluation.gates import parse_gates
 from xtts_qa.evaluation.suite import LANGUAGES, load_suite
 
 _GOOD = {
-    "name": "t", "language": "en", "seed": 3,
+    "name": "t",
+    "language": "en",
+    "seed": 3,
     "reference": {"espeak": {"voice": "en-us", "text": "A reference sentence."}},
     "sentences": [{"id": "a", "text": "Hello."}, {"id": "b", "text": "Bonjour.", "language": "fr"}],
 }
@@ -30,7 +32,9 @@ def test_good_suite(tmp_path: Path) -> None:
     assert suite.sentences[1].language == "fr" and suite.sentences[0].speaker == "default"
     assert suite.speakers["default"].espeak_voice == "en-us"
     assert suite.seed_for(suite.sentences[0]) != suite.seed_for(suite.sentences[1])
-    assert suite.seed_for(suite.sentences[0]) == load_suite(write(tmp_path, _GOOD, "again.yaml")).seed_for(suite.sentences[0])
+    assert suite.seed_for(suite.sentences[0]) == load_suite(write(tmp_path, _GOOD, "again.yaml")).seed_for(
+        suite.sentences[0]
+    )
 
 
 def test_wav_reference_paths_are_relative_to_the_suite(tmp_path: Path) -> None:
@@ -40,14 +44,17 @@ def test_wav_reference_paths_are_relative_to_the_suite(tmp_path: Path) -> None:
     assert suite.speakers["me"].path == (tmp_path / "refs" / "me.wav").resolve()
 
 
-@pytest.mark.parametrize(("change", "needle"), [
-    ({"sentences": []}, "sentences"),
-    ({"language": "xx"}, "language"),
-    ({"sentences": [{"id": "a"}]}, "'text' is a required property"),
-    ({"colour": "red"}, "colour"),
-    ({"sentences": [{"id": "a", "text": "x", "speaker": "ghost"}]}, "ghost"),
-    ({"sentences": [{"id": "a", "text": "x"}, {"id": "a", "text": "y"}]}, "twice"),
-])
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"sentences": []}, "sentences"),
+        ({"language": "xx"}, "language"),
+        ({"sentences": [{"id": "a"}]}, "'text' is a required property"),
+        ({"colour": "red"}, "colour"),
+        ({"sentences": [{"id": "a", "text": "x", "speaker": "ghost"}]}, "ghost"),
+        ({"sentences": [{"id": "a", "text": "x"}, {"id": "a", "text": "y"}]}, "twice"),
+    ],
+)
 def test_schema_errors_name_the_file_and_the_problem(tmp_path: Path, change: dict, needle: str) -> None:
     path = write(tmp_path, {**_GOOD, **change})
     with pytest.raises(InputError) as info:

@@ -10,14 +10,17 @@ from xtts_qa.evaluation.metrics import EditCounts, score_text
 from xtts_qa.evaluation.normalize import normaliser_for
 
 
-@pytest.mark.parametrize(("written", "heard"), [
-    ("The train leaves at seven.", "the train leaves at 7"),
-    ("On the sixth of May", "on the 6th of may"),
-    ("Twenty five apples", "25 apples"),
-    ("Dr. Smith met Mr. Jones", "doctor smith met mister jones"),
-    ("It's late; we can't WAIT!", "it is late we can not wait"),
-    ("Hello, world?!", "HELLO WORLD"),
-])
+@pytest.mark.parametrize(
+    ("written", "heard"),
+    [
+        ("The train leaves at seven.", "the train leaves at 7"),
+        ("On the sixth of May", "on the 6th of may"),
+        ("Twenty five apples", "25 apples"),
+        ("Dr. Smith met Mr. Jones", "doctor smith met mister jones"),
+        ("It's late; we can't WAIT!", "it is late we can not wait"),
+        ("Hello, world?!", "HELLO WORLD"),
+    ],
+)
 def test_english_normaliser_makes_equivalent_spellings_equal(written: str, heard: str) -> None:
     norm = normaliser_for("en")
     score = score_text(written, heard, norm)
@@ -55,7 +58,7 @@ def test_edit_counts_are_summed_not_averaged() -> None:
     assert a == EditCounts(hits=4)
     assert (b.substitutions, b.insertions, b.hits) == (1, 1, 1)
     total = a + b
-    assert total.rate == pytest.approx(2 / 6)           # corpus WER
+    assert total.rate == pytest.approx(2 / 6)  # corpus WER
     assert (a.rate + b.rate) / 2 == pytest.approx(0.5)  # mean WER differs
 
 
@@ -68,7 +71,9 @@ def test_empty_sides() -> None:
     assert score_text("", "uh hello", norm).words == EditCounts(insertions=1)  # fillers are dropped
 
 
-_words = st.text(alphabet=st.characters(codec="utf-8", categories=("Lu", "Ll", "Nd", "Zs", "Po")), min_size=0, max_size=60)
+_words = st.text(
+    alphabet=st.characters(codec="utf-8", categories=("Lu", "Ll", "Nd", "Zs", "Po")), min_size=0, max_size=60
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -79,7 +84,9 @@ def test_text_against_itself_scores_zero(text: str, language: str) -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(text=st.text(alphabet="abcdefgh ", min_size=1, max_size=40), extra=st.text(alphabet="xyz", min_size=1, max_size=5))
+@given(
+    text=st.text(alphabet="abcdefgh ", min_size=1, max_size=40), extra=st.text(alphabet="xyz", min_size=1, max_size=5)
+)
 def test_an_inserted_word_is_one_insertion(text: str, extra: str) -> None:
     words = text.split()
     score = score_text(text, " ".join(words + [extra]), normaliser_for("en"))

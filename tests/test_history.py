@@ -7,8 +7,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from plugin_helpers import run_record
+
 from xtts_qa.errors import UsageError
 from xtts_qa.reporting import HistoryStore
 
@@ -41,8 +41,14 @@ def _writer(path: str, worker: int, barrier: multiprocessing.synchronize.Barrier
     store = HistoryStore(path, timeout_s=0.05, retries=200)  # short lock waits so the retry path is exercised
     barrier.wait()
     for i in range(RUNS_EACH):
-        store.append(run_record(f"20260101T0000{worker:02d}-{i:06d}", f"2026-01-01T00:{worker:02d}:{i:02d}+00:00",
-                                wer=0.1 + 0.01 * i, checkpoints=("finetune", "merged")))
+        store.append(
+            run_record(
+                f"20260101T0000{worker:02d}-{i:06d}",
+                f"2026-01-01T00:{worker:02d}:{i:02d}+00:00",
+                wer=0.1 + 0.01 * i,
+                checkpoints=("finetune", "merged"),
+            )
+        )
 
 
 def test_concurrent_writers_keep_every_record(tmp_path: Path) -> None:
@@ -99,7 +105,8 @@ def test_version_1_history_is_migrated_in_start_order(tmp_path: Path) -> None:
         "PRAGMA foreign_keys = OFF; CREATE TABLE old (run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT, "
         "source TEXT, label TEXT, exit_code INTEGER NOT NULL, report_path TEXT, record TEXT NOT NULL); "
         "INSERT INTO old SELECT run_id, started_at, finished_at, source, label, exit_code, report_path, record FROM runs; "
-        "DROP INDEX runs_by_seq; DROP TABLE runs; ALTER TABLE old RENAME TO runs; PRAGMA user_version = 1;")
+        "DROP INDEX runs_by_seq; DROP TABLE runs; ALTER TABLE old RENAME TO runs; PRAGMA user_version = 1;"
+    )
     conn.close()
     assert [r.run_id for r in HistoryStore(path).runs()] == [a.run_id, b.run_id]
     c = run_record("20250101T000000-cccccc", "2025-01-01T00:00:00+00:00")

@@ -24,15 +24,15 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from test_loader_agreement import coqui_loads
+
 from xtts_qa.safeload import load_torch
 
 EXTRA_ADDRESS_SPACE = 2_000_000_000
 CPU_SECONDS = 60
 XTTS_QA = Path(sys.executable).parent / "xtts-qa"
 
-_DRIVER = r'''
+_DRIVER = r"""
 import io, json, os, resource, sys, time, contextlib
 cases = json.load(open(sys.argv[1]))
 import torch, TTS.tts.models.xtts  # what a check may import, mapped before the caps are set
@@ -64,7 +64,7 @@ for case in cases:
     results[case["name"]] = {"rc": rc, "stderr": err.getvalue()[-3000:], "seconds": time.perf_counter() - started,
                              "report": report is not None, "codes": codes, "stdout": out.getvalue()[-20000:]}
 json.dump(results, open(sys.argv[2], "w"))
-'''
+"""
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,7 @@ def _replace(name: str, writer: Callable[[Path], None]) -> Callable[[Path, dict]
             path.unlink()
         writer(path)
         return folder
+
     return make
 
 
@@ -105,6 +106,7 @@ def _json_edit(edit: Callable[[dict], str]) -> Callable[[Path, dict], Path]:
         (folder / "config.json").unlink()
         (folder / "config.json").write_text(edit(data))
         return folder
+
     return make
 
 
@@ -112,6 +114,7 @@ def _args(**changes) -> Callable[[dict], str]:
     def edit(data: dict) -> str:
         data["model_args"].update(changes)
         return json.dumps(data)
+
     return edit
 
 
@@ -157,7 +160,9 @@ def _fifo(path: Path) -> None:
 
 def _long_pointer(folder: Path, state: dict) -> Path:
     (folder / "vocab.json").unlink()
-    return _json_edit(lambda d: json.dumps({**d, "model_args": {**d["model_args"], "tokenizer_file": "v" * 5000}}))(folder, state)
+    return _json_edit(lambda d: json.dumps({**d, "model_args": {**d["model_args"], "tokenizer_file": "v" * 5000}}))(
+        folder, state
+    )
 
 
 def _none(path: Path) -> None:
@@ -166,34 +171,123 @@ def _none(path: Path) -> None:
 
 CASES = [
     Case("healthy-control", lambda f, s: f, frozenset({0})),
-    Case("meta-tensor", _with("gpt.text_embedding.weight", lambda t: torch.empty(t.shape, device="meta")), frozenset({1}), codes=frozenset({"XQ604"})),
-    Case("sparse-tensor", _with("gpt.text_embedding.weight", lambda t: t.to_sparse()), frozenset({1}), codes=frozenset({"XQ604"})),
-    Case("quantized-tensor", _with("gpt.text_head.weight", lambda t: torch.quantize_per_tensor(t, 0.1, 0, torch.qint8)), frozenset({1}), codes=frozenset({"XQ604"})),
-    Case("int64-in-float-slot", _with("gpt.text_head.weight", lambda t: t.long()), frozenset({1}), codes=frozenset({"XQ605"})),
-    Case("stride0-1e12-elements", _with("gpt.text_head.bias", lambda t: torch.ones(1).expand(10**6, 10**6)), frozenset({1}), codes=frozenset({"XQ604"})),
-    Case("fp16-2^30-elements", _with("gpt.text_head.bias", lambda t: torch.ones(1, dtype=torch.float16).expand(2**15, 2**15)), frozenset({1}), codes=frozenset({"XQ604"})),
+    Case(
+        "meta-tensor",
+        _with("gpt.text_embedding.weight", lambda t: torch.empty(t.shape, device="meta")),
+        frozenset({1}),
+        codes=frozenset({"XQ604"}),
+    ),
+    Case(
+        "sparse-tensor",
+        _with("gpt.text_embedding.weight", lambda t: t.to_sparse()),
+        frozenset({1}),
+        codes=frozenset({"XQ604"}),
+    ),
+    Case(
+        "quantized-tensor",
+        _with("gpt.text_head.weight", lambda t: torch.quantize_per_tensor(t, 0.1, 0, torch.qint8)),
+        frozenset({1}),
+        codes=frozenset({"XQ604"}),
+    ),
+    Case(
+        "int64-in-float-slot",
+        _with("gpt.text_head.weight", lambda t: t.long()),
+        frozenset({1}),
+        codes=frozenset({"XQ605"}),
+    ),
+    Case(
+        "stride0-1e12-elements",
+        _with("gpt.text_head.bias", lambda t: torch.ones(1).expand(10**6, 10**6)),
+        frozenset({1}),
+        codes=frozenset({"XQ604"}),
+    ),
+    Case(
+        "fp16-2^30-elements",
+        _with("gpt.text_head.bias", lambda t: torch.ones(1, dtype=torch.float16).expand(2**15, 2**15)),
+        frozenset({1}),
+        codes=frozenset({"XQ604"}),
+    ),
     Case("3000-aliases-of-one-storage", _aliased, frozenset({1}), codes=frozenset({"XQ604"})),
-    Case("nested-tensor", _with("gpt.text_head.bias", lambda t: torch.nested.nested_tensor([torch.ones(2), torch.ones(3)])), frozenset({1, 2})),
+    Case(
+        "nested-tensor",
+        _with("gpt.text_head.bias", lambda t: torch.nested.nested_tensor([torch.ones(2), torch.ones(3)])),
+        frozenset({1, 2}),
+    ),
     Case("model-none", _replace("model.pth", _none), frozenset({2})),
     Case("self-referential-config", _self_referential_config, frozenset({2})),
     Case("20k-deep-config-object", _deep_config, frozenset({2})),
-    Case("numpy-pickle", _with("gpt.text_head.bias", lambda t: __import__("numpy").ones(3)), frozenset({2}), codes=frozenset({"XQ003"})),
+    Case(
+        "numpy-pickle",
+        _with("gpt.text_head.bias", lambda t: __import__("numpy").ones(3)),
+        frozenset({2}),
+        codes=frozenset({"XQ003"}),
+    ),
     Case("code-pickle", _pickle_payload, frozenset({2}), codes=frozenset({"XQ003"})),
-    Case("config-null", _replace("config.json", lambda p: p.write_text("null")), frozenset({2}), codes=frozenset({"XQ001"})),
-    Case("config-200k-deep", _replace("config.json", lambda p: p.write_text("[" * 200_000 + "]" * 200_000)), frozenset({2})),
-    Case("model-args-string", _json_edit(lambda d: json.dumps({**d, "model_args": "abc"})), frozenset({2}), codes=frozenset({"XQ001"})),
-    Case("languages-int", _json_edit(lambda d: json.dumps({**d, "languages": 5})), frozenset({2}), codes=frozenset({"XQ001"})),
+    Case(
+        "config-null",
+        _replace("config.json", lambda p: p.write_text("null")),
+        frozenset({2}),
+        codes=frozenset({"XQ001"}),
+    ),
+    Case(
+        "config-200k-deep",
+        _replace("config.json", lambda p: p.write_text("[" * 200_000 + "]" * 200_000)),
+        frozenset({2}),
+    ),
+    Case(
+        "model-args-string",
+        _json_edit(lambda d: json.dumps({**d, "model_args": "abc"})),
+        frozenset({2}),
+        codes=frozenset({"XQ001"}),
+    ),
+    Case(
+        "languages-int",
+        _json_edit(lambda d: json.dumps({**d, "languages": 5})),
+        frozenset({2}),
+        codes=frozenset({"XQ001"}),
+    ),
     Case("gpt-layers-1e5", _json_edit(_args(gpt_layers=100_000)), frozenset({1}), codes=frozenset({"XQ006"})),
-    Case("gpt-layers-1e400", _json_edit(lambda d: json.dumps(d).replace('"gpt_layers": 1', '"gpt_layers": 1' + "0" * 400)), frozenset({1}), codes=frozenset({"XQ006"})),
+    Case(
+        "gpt-layers-1e400",
+        _json_edit(lambda d: json.dumps(d).replace('"gpt_layers": 1', '"gpt_layers": 1' + "0" * 400)),
+        frozenset({1}),
+        codes=frozenset({"XQ006"}),
+    ),
     Case("5000-char-pointer", _long_pointer, frozenset({1})),
-    Case("vocab-200k-deep", _replace("vocab.json", lambda p: p.write_text('{"a":' * 200_000 + "1" + "}" * 200_000)), frozenset({2})),
+    Case(
+        "vocab-200k-deep",
+        _replace("vocab.json", lambda p: p.write_text('{"a":' * 200_000 + "1" + "}" * 200_000)),
+        frozenset({2}),
+    ),
     Case("vocab-binary", _replace("vocab.json", lambda p: p.write_bytes(bytes(range(256)) * 4)), frozenset({2})),
-    Case("dvae-none-finetune", _replace("dvae.pth", _none), frozenset({1}), args=("--intent", "finetune"), codes=frozenset({"XQ702"})),
-    Case("mel-stats-none-finetune", _replace("mel_stats.pth", _none), frozenset({1}), args=("--intent", "finetune"), codes=frozenset({"XQ702"})),
+    Case(
+        "dvae-none-finetune",
+        _replace("dvae.pth", _none),
+        frozenset({1}),
+        args=("--intent", "finetune"),
+        codes=frozenset({"XQ702"}),
+    ),
+    Case(
+        "mel-stats-none-finetune",
+        _replace("mel_stats.pth", _none),
+        frozenset({1}),
+        args=("--intent", "finetune"),
+        codes=frozenset({"XQ702"}),
+    ),
     Case("speakers-none", _replace("speakers_xtts.pth", _none), frozenset({0, 1})),
-    Case("mel-stats-meta", _replace("mel_stats.pth", lambda p: torch.save(torch.empty(80, device="meta"), p)), frozenset({2}), codes=frozenset({"XQ001"})),
+    Case(
+        "mel-stats-meta",
+        _replace("mel_stats.pth", lambda p: torch.save(torch.empty(80, device="meta"), p)),
+        frozenset({2}),
+        codes=frozenset({"XQ001"}),
+    ),
     Case("config-fifo", _replace("config.json", _fifo), frozenset({2}), codes=frozenset({"XQ001"})),
-    Case("model-char-device", _replace("model.pth", lambda p: p.symlink_to("/dev/zero")), frozenset({2}), codes=frozenset({"XQ001"})),
+    Case(
+        "model-char-device",
+        _replace("model.pth", lambda p: p.symlink_to("/dev/zero")),
+        frozenset({2}),
+        codes=frozenset({"XQ001"}),
+    ),
     Case("vocab-symlink-loop", _replace("vocab.json", lambda p: p.symlink_to(p)), frozenset({1, 2})),
     Case("model-is-a-folder", _replace("model.pth", lambda p: p.mkdir()), frozenset({2})),
     Case("cache-is-a-file", lambda f, s: f, frozenset({0}), env=(("XTTS_QA_CACHE", "{cache_file}"),)),
@@ -288,7 +382,9 @@ def test_nothing_is_written_outside_the_cache(corpus) -> None:
     # the PulseAudio client library (loaded with the audio stack) leaves its runtime link in ~/.config/pulse
     written = [p for p in Path(env["HOME"]).rglob("*") if p.is_file() and "pulse" not in p.parts]
     assert not written, written
-    assert not [p for p in Path(env["TMPDIR"]).iterdir() if not p.name.startswith("pulse-")], list(Path(env["TMPDIR"]).iterdir())
+    assert not [p for p in Path(env["TMPDIR"]).iterdir() if not p.name.startswith("pulse-")], list(
+        Path(env["TMPDIR"]).iterdir()
+    )
     assert not (root / "models" / "code-pickle" / "PWNED").exists()
 
 
@@ -301,8 +397,14 @@ def test_each_case_is_quick(corpus) -> None:
 def test_the_installed_script_refuses_a_meta_tensor(corpus) -> None:
     root, made, results, _, env = corpus
     target = next(m["target"] for m in made if m["name"] == "meta-tensor")
-    done = subprocess.run([str(XTTS_QA), "check", target, "--json"], capture_output=True, text=True, env=env,
-                          cwd=root / "cwd", timeout=300)
+    done = subprocess.run(
+        [str(XTTS_QA), "check", target, "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root / "cwd",
+        timeout=300,
+    )
     assert done.returncode == 1 and "Traceback" not in done.stderr
     report = json.loads(done.stdout)
     assert report["loads_in_coqui"] is False
@@ -311,7 +413,9 @@ def test_the_installed_script_refuses_a_meta_tensor(corpus) -> None:
 
 def test_permission_denied_as_an_unprivileged_user(family) -> None:
     if os.geteuid() != 0 or not shutil.which("setpriv"):
-        pytest.skip("needs root to drop to nobody with setpriv (as another user, chmod 000 files are simply unreadable)")
+        pytest.skip(
+            "needs root to drop to nobody with setpriv (as another user, chmod 000 files are simply unreadable)"
+        )
     fam, targets = family
     root = Path(tempfile.mkdtemp(prefix="xtts_qa_perm_"))
     try:
@@ -331,7 +435,12 @@ def test_permission_denied_as_an_unprivileged_user(family) -> None:
         shutil.copytree(targets["finetune"], locked)
         os.chmod(locked, 0o000)
         made.append({"name": "locked-folder", "target": str(locked), "args": [], "env": {}})
-        env = {**os.environ, "HOME": str(root / "home"), "XTTS_QA_CACHE": str(root / "cache"), "TMPDIR": str(root / "tmp")}
+        env = {
+            **os.environ,
+            "HOME": str(root / "home"),
+            "XTTS_QA_CACHE": str(root / "cache"),
+            "TMPDIR": str(root / "tmp"),
+        }
         os.chmod(root, 0o777)  # the driver writes its results here
         results = _run_driver(made, root, env, user="nobody")
         for name, r in results.items():

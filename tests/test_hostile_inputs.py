@@ -23,7 +23,7 @@ from xtts_qa.architecture import ConfigOutOfRange, expected_architecture
 from xtts_qa.checkpoint import _classify, open_bundle
 from xtts_qa.demo.factory import model_args_for
 from xtts_qa.errors import InputError, UsageError
-from xtts_qa.evaluation.cache import EvalCache
+from xtts_qa.evaluation.artifact_cache import EvalCache
 from xtts_qa.inputs import read_json, require_regular_file
 from xtts_qa.limits import MAX_NESTING, MODEL_ARG_RANGES, TensorBudget, model_args_problems, tensor_problem
 from xtts_qa.safeload import load_torch
@@ -32,15 +32,19 @@ from xtts_qa.safeyaml import YamlTooLarge, load_yaml, load_yaml_text
 # -- the resource contract: tensor metadata ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("make", "needle"), [
-    (lambda: torch.empty(3, 4, device="meta"), "meta tensor"),
-    (lambda: torch.randn(3, 4).to_sparse(), "sparse_coo layout"),
-    (lambda: torch.randn(3, 4).to_sparse_csr(), "sparse_csr layout"),
-    (lambda: torch.quantize_per_tensor(torch.randn(3, 4), 0.1, 0, torch.qint8), "quantized"),
-    (lambda: torch.ones(1).expand(10**6, 10**6), "more than the limit"),
-    (lambda: torch.ones(1, dtype=torch.float16).expand(2**15, 2**15), "more than the limit"),
-    (lambda: torch.ones(1, dtype=torch.float16).expand(2**11, 2**10), "storage holds 1"),
-], ids=["meta", "sparse", "csr", "quantized", "1e12-stride0", "fp16-2^30", "fp16-2^21-expanded"])
+@pytest.mark.parametrize(
+    ("make", "needle"),
+    [
+        (lambda: torch.empty(3, 4, device="meta"), "meta tensor"),
+        (lambda: torch.randn(3, 4).to_sparse(), "sparse_coo layout"),
+        (lambda: torch.randn(3, 4).to_sparse_csr(), "sparse_csr layout"),
+        (lambda: torch.quantize_per_tensor(torch.randn(3, 4), 0.1, 0, torch.qint8), "quantized"),
+        (lambda: torch.ones(1).expand(10**6, 10**6), "more than the limit"),
+        (lambda: torch.ones(1, dtype=torch.float16).expand(2**15, 2**15), "more than the limit"),
+        (lambda: torch.ones(1, dtype=torch.float16).expand(2**11, 2**10), "storage holds 1"),
+    ],
+    ids=["meta", "sparse", "csr", "quantized", "1e12-stride0", "fp16-2^30", "fp16-2^21-expanded"],
+)
 def test_tensors_coqui_cannot_load_or_we_refuse_to_scan(make, needle: str) -> None:
     reason = tensor_problem(make())
     assert reason and needle in reason
@@ -54,7 +58,11 @@ def test_ordinary_and_small_expanded_tensors_pass() -> None:
 
 
 def test_the_meta_tensor_file_is_kept_out_of_the_scan(tmp_path: Path) -> None:
-    state = {"gpt.a": torch.ones(4), "gpt.b": torch.empty(4, device="meta"), "xtts.gpt.c": torch.ones(1).expand(10**6, 10**6)}
+    state = {
+        "gpt.a": torch.ones(4),
+        "gpt.b": torch.empty(4, device="meta"),
+        "xtts.gpt.c": torch.ones(1).expand(10**6, 10**6),
+    }
     ckpt = _classify({"model": state})
     assert set(ckpt.tensors) == {"gpt.a"}
     assert set(ckpt.tensor_problems) == {"gpt.b", "gpt.c"} and "meta" in ckpt.tensor_problems["gpt.b"]
@@ -72,19 +80,27 @@ def test_many_views_of_one_storage_are_refused_beyond_the_budget() -> None:
 def test_released_xtts_v2_sizes_sit_inside_the_model_args_ranges() -> None:
     full = model_args_for("full")
     assert model_args_problems(full) == []
-    for name, value in {"gpt_layers": 30, "gpt_n_model_channels": 1024, "gpt_n_heads": 16, "gpt_number_text_tokens": 6681,
-                        "gpt_num_audio_tokens": 1026}.items():
+    for name, value in {
+        "gpt_layers": 30,
+        "gpt_n_model_channels": 1024,
+        "gpt_n_heads": 16,
+        "gpt_number_text_tokens": 6681,
+        "gpt_num_audio_tokens": 1026,
+    }.items():
         lo, hi = MODEL_ARG_RANGES[name]
         assert lo <= value and value * 4 <= hi, name  # comfortably inside: room for fine-tunes 4x larger
 
 
-@pytest.mark.parametrize(("value", "needle"), [
-    (100_000, "gpt_layers = 100000 is outside the allowed range 0-128"),
-    (10**400, "about 10^400"),
-    ("30", "is a str, not an integer"),
-    (-1, "outside the allowed range"),
-    (float("nan"), "not a whole number"),
-])
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [
+        (100_000, "gpt_layers = 100000 is outside the allowed range 0-128"),
+        (10**400, "about 10^400"),
+        ("30", "is a str, not an integer"),
+        (-1, "outside the allowed range"),
+        (float("nan"), "not a whole number"),
+    ],
+)
 def test_model_args_out_of_range_are_refused_before_building(value, needle: str) -> None:
     args = {**model_args_for("tiny"), "gpt_layers": value}
     with pytest.raises(ConfigOutOfRange) as err:
@@ -153,9 +169,22 @@ def test_a_read_only_cache_as_another_user(family) -> None:
             os.chmod(p, 0o755)
         os.chmod(cache, 0o555)
         env = {**os.environ, "XTTS_QA_CACHE": str(cache), "HOME": str(cache)}
-        done = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                               str(Path(sys.executable).parent / "xtts-qa"), "check", str(model)],
-                              capture_output=True, text=True, env=env, timeout=600, cwd="/")
+        done = subprocess.run(
+            [
+                "setpriv",
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                str(Path(sys.executable).parent / "xtts-qa"),
+                "check",
+                str(model),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+            cwd="/",
+        )
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         assert "Traceback" not in done.stderr and "XTTS_QA_CACHE" in done.stderr  # one warning naming the fix
     finally:
@@ -188,13 +217,16 @@ def test_none_or_wrong_type_support_files_count_as_missing(model_copy: Path, nam
         assert "XQ702" in report.codes() and report.exit_code == 1
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ("null", "holds a JSON null"),
-    ('{"model_args": [1]}', "model_args is a JSON array"),
-    ('{"model_args": {}, "languages": 5}', "languages is a JSON number"),
-    ('{"model_args": {}, "languages": [1]}', "languages must list"),
-    ("[" * 100_000 + "]" * 100_000, "nests more than"),
-])
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("null", "holds a JSON null"),
+        ('{"model_args": [1]}', "model_args is a JSON array"),
+        ('{"model_args": {}, "languages": 5}', "languages is a JSON number"),
+        ('{"model_args": {}, "languages": [1]}', "languages must list"),
+        ("[" * 100_000 + "]" * 100_000, "nests more than"),
+    ],
+)
 def test_config_json_that_xttsconfig_cannot_load(model_copy: Path, text: str, needle: str) -> None:
     (model_copy / "config.json").unlink()
     (model_copy / "config.json").write_text(text)
@@ -270,10 +302,13 @@ def test_billion_laughs_is_refused(tmp_path: Path) -> None:
         load_yaml(path)
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ("a: &a [*a]", "recursive alias"),
-    ("[" * 50_000 + "]" * 50_000, f"more than {MAX_NESTING} levels"),
-])
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("a: &a [*a]", "recursive alias"),
+        ("[" * 50_000 + "]" * 50_000, f"more than {MAX_NESTING} levels"),
+    ],
+)
 def test_recursive_and_deep_yaml(text: str, needle: str) -> None:
     with pytest.raises(YamlTooLarge, match=needle):
         load_yaml_text(text)
@@ -287,7 +322,9 @@ def test_ordinary_yaml_with_aliases_still_loads() -> None:
 
 def _suite(tmp_path: Path, sentences: list) -> Path:
     path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump({"name": "s", "reference": {"espeak": {"text": "Hello there."}}, "sentences": sentences}))
+    path.write_text(
+        yaml.safe_dump({"name": "s", "reference": {"espeak": {"text": "Hello there."}}, "sentences": sentences})
+    )
     return path
 
 
@@ -312,15 +349,20 @@ def espeak_shim(tmp_path: Path, monkeypatch) -> Path:
     shim = tmp_path / "shim"
     shim.mkdir()
     log = tmp_path / "argv.log"
-    (shim / "espeak-ng").write_text(f'#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a" >> {log}; done\nexec {real} "$@"\n')
+    (shim / "espeak-ng").write_text(
+        f'#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a" >> {log}; done\nexec {real} "$@"\n'
+    )
     os.chmod(shim / "espeak-ng", 0o755)
     monkeypatch.setenv("PATH", f"{shim}{os.pathsep}{os.environ['PATH']}")
     return log
 
 
 def _espeak_reference(text: str, out: Path) -> bytes:
-    subprocess.run([shutil.which("espeak-ng") or "espeak-ng", "-v", "en-us", "-w", str(out), "--", text], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [shutil.which("espeak-ng") or "espeak-ng", "-v", "en-us", "-w", str(out), "--", text],
+        check=True,
+        capture_output=True,
+    )
     return out.read_bytes()
 
 
@@ -335,8 +377,10 @@ def test_command_backend_never_passes_sentence_text_as_an_option(tmp_path: Path,
 
     victim = tmp_path / "x.wav"
     backend = CommandBackend("espeak")  # the default template
-    outputs = {text: backend.synthesize(SynthRequest(Sentence("a", text, "en", "narrator"), Ref(), 1))  # type: ignore[arg-type]
-               for text in ["-f/etc/hostname", f"-w{victim}"]}
+    outputs = {
+        text: backend.synthesize(SynthRequest(Sentence("a", text, "en", "narrator"), Ref(), 1))  # type: ignore[arg-type]
+        for text in ["-f/etc/hostname", f"-w{victim}"]
+    }
     logged = espeak_shim.read_text().splitlines()
     assert not [a for a in logged if "hostname" in a or str(victim) in a], logged  # espeak-ng never saw the text
     assert not victim.exists()
@@ -385,7 +429,7 @@ def test_eval_cache_entries_of_the_wrong_type_are_misses(tmp_path: Path, bad, ca
     path.write_text(json.dumps(bad))  # a hand-edited entry (no envelope)
     assert cache.get_json("text", "k") is None
     envelope = json.loads(json.dumps({"format": 1, "key": "k", "value": bad}))
-    from xtts_qa.evaluation import cache as cache_module
+    from xtts_qa.evaluation import artifact_cache as cache_module
 
     envelope["sum"] = cache_module._checksum(bad)
     path.write_text(json.dumps(envelope))  # well-formed envelope, wrong shape for a transcript

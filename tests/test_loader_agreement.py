@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from rule_cases import CASES
+
 from xtts_qa.demo.scenarios import SCENARIOS
 from xtts_qa.engine import check
 

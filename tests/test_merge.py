@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_repair import strict_load
 
 from xtts_qa.cache import file_digest
 from xtts_qa.cli import main
 from xtts_qa.errors import InputError, UsageError
 from xtts_qa.merge import PROVENANCE_FILE, MergeOptions, merge, merge_weights
 from xtts_qa.safeload import load_torch
-
-from test_repair import strict_load
 
 
 def _inference_state(path: Path) -> dict[str, torch.Tensor]:
@@ -40,8 +39,9 @@ def _assert_frozen_is_base(out: Path, base: Path) -> None:
         assert (out / name).read_bytes() == (base / name).read_bytes(), name
 
 
-@pytest.mark.parametrize(("method", "weights"), [("average", ["0.3", "0.7"]), ("task-vector", ["0.25", "0.75"]),
-                                                 ("average", [])])
+@pytest.mark.parametrize(
+    ("method", "weights"), [("average", ["0.3", "0.7"]), ("task-vector", ["0.25", "0.75"]), ("average", [])]
+)
 def test_merge_of_a_model_with_itself_is_the_model(family, tmp_path, method, weights):
     fam, targets = family
     ft = targets["finetune"]
@@ -89,8 +89,23 @@ def test_weights_must_sum_to_one_unless_normalised(family, tmp_path, capsys):
     with pytest.raises(UsageError, match="sum to 1.2"):
         merge([ft, ft], fam.base.folder, ["0.5", "0.7"], tmp_path / "m")
     assert not (tmp_path / "m").exists()
-    assert main(["-q", "merge", str(ft), str(ft), "--base", str(fam.base.folder), "--weights", "0.5,0.7",
-                 "--out", str(tmp_path / "cli")]) == 2
+    assert (
+        main(
+            [
+                "-q",
+                "merge",
+                str(ft),
+                str(ft),
+                "--base",
+                str(fam.base.folder),
+                "--weights",
+                "0.5,0.7",
+                "--out",
+                str(tmp_path / "cli"),
+            ]
+        )
+        == 2
+    )
     assert "XQ901" in capsys.readouterr().err and not (tmp_path / "cli").exists()
     assert merge_weights(["0.5", "0.7"], 2, normalise=True) == pytest.approx([0.5 / 1.2, 0.7 / 1.2])
     result = merge([ft, ft], fam.base.folder, ["1", "3"], tmp_path / "n", MergeOptions(normalise=True))
@@ -110,15 +125,33 @@ def test_inputs_from_another_base_are_refused(family, tmp_path):
     assert not (tmp_path / "m").exists()
 
 
-@pytest.mark.parametrize(("scenario", "message"), [("vocab-reordered", "vocab.json differs"),
-                                                   ("config-v1-defaults", "another architecture"),
-                                                   ("diverged-nan", "XQ601")])
+@pytest.mark.parametrize(
+    ("scenario", "message"),
+    [
+        ("vocab-reordered", "vocab.json differs"),
+        ("config-v1-defaults", "another architecture"),
+        ("diverged-nan", "XQ601"),
+    ],
+)
 def test_mismatched_vocab_config_or_broken_inputs_are_refused(family, tmp_path, scenario, message, capsys):
     fam, targets = family
     with pytest.raises(InputError, match=message):
         merge([targets["finetune"], targets[scenario]], fam.base.folder, [], tmp_path / "m")
-    assert main(["-q", "merge", str(targets["finetune"]), str(targets[scenario]), "--base", str(fam.base.folder),
-                 "--out", str(tmp_path / "cli")]) == 2
+    assert (
+        main(
+            [
+                "-q",
+                "merge",
+                str(targets["finetune"]),
+                str(targets[scenario]),
+                "--base",
+                str(fam.base.folder),
+                "--out",
+                str(tmp_path / "cli"),
+            ]
+        )
+        == 2
+    )
     assert not (tmp_path / "m").exists() and not (tmp_path / "cli").exists()
 
 

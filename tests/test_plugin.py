@@ -8,10 +8,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
 from plugin_helpers import build_models, eval_report
-from xtts_qa.plugin import evalbridge
+
 from xtts_qa.labels import checkpoint_labels
+from xtts_qa.plugin import evalbridge
 from xtts_qa.plugin.options import resolve_device
 from xtts_qa.reporting import HistoryStore, load_record
 
@@ -35,8 +35,18 @@ def test_options_are_in_their_own_group(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
     text = result.stdout.str()
     assert "xtts_qa: health checks and evaluation of XTTS-v2 checkpoints:" in text
-    for option in ("--xtts-checkpoint", "--xtts-base", "--xtts-suite", "--xtts-device", "--xtts-select", "--xtts-ignore",
-                   "--xtts-intent", "--xtts-report-dir", "--xtts-history", "--xtts-gate"):
+    for option in (
+        "--xtts-checkpoint",
+        "--xtts-base",
+        "--xtts-suite",
+        "--xtts-device",
+        "--xtts-select",
+        "--xtts-ignore",
+        "--xtts-intent",
+        "--xtts-report-dir",
+        "--xtts-history",
+        "--xtts-gate",
+    ):
         assert option in text
     for ini in ("xtts_checkpoints", "xtts_base", "xtts_suites", "xtts_select", "xtts_report_dir", "xtts_history"):
         assert ini in text
@@ -69,19 +79,25 @@ def test_item_ids_and_health_selection(pytester: pytest.Pytester, models: dict[s
 
 
 def test_failure_explains_what_why_fix_without_traceback(pytester: pytest.Pytester, models: dict[str, Path]) -> None:
-    result = pytester.runpytest("-m", "health", "--xtts-intent=finetune", "--xtts-report-dir=off", *args(models, "finetune", "broken"))
+    result = pytester.runpytest(
+        "-m", "health", "--xtts-intent=finetune", "--xtts-report-dir=off", *args(models, "finetune", "broken")
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     out = result.stdout.str()
-    result.stdout.fnmatch_lines([
-        "*sequential-broken-dvae: XQ401 dvae-key-set*",
-        "XQ401 dvae-key-set failed on sequential-broken-dvae*",
-        "*what is wrong: only 0 of * DiscreteVAE keys would load*",
-        "*why it matters:*",
-        "*how to fix:*Copy dvae.pth from the base*",
-        "*more: xtts-qa rule XQ401*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*sequential-broken-dvae: XQ401 dvae-key-set*",
+            "XQ401 dvae-key-set failed on sequential-broken-dvae*",
+            "*what is wrong: only 0 of * DiscreteVAE keys would load*",
+            "*why it matters:*",
+            "*how to fix:*Copy dvae.pth from the base*",
+            "*more: xtts-qa rule XQ401*",
+        ]
+    )
     assert "Traceback" not in out and "def runtest" not in out and "raise RuleFailure" not in out
-    result.stdout.fnmatch_lines(["FAILED sequential-broken-dvae::XQ401-dvae-key-set*", "FAILED sequential-broken-dvae::XQ402-*"])
+    result.stdout.fnmatch_lines(
+        ["FAILED sequential-broken-dvae::XQ401-dvae-key-set*", "FAILED sequential-broken-dvae::XQ402-*"]
+    )
     assert "FAILED finetune::" not in out
 
 
@@ -91,15 +107,21 @@ def test_healthy_checkpoint_exits_zero(pytester: pytest.Pytester, models: dict[s
 
 
 def test_skipped_rules_are_skips_with_reason(pytester: pytest.Pytester, models: dict[str, Path]) -> None:
-    result = pytester.runpytest("-rs", "--xtts-select=XQ402", "--xtts-report-dir=off", *args(models, "finetune", base=False))
+    result = pytester.runpytest(
+        "-rs", "--xtts-select=XQ402", "--xtts-report-dir=off", *args(models, "finetune", base=False)
+    )
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["SKIPPED*XQ402 dvae-differs-from-base: needs*base*"])
 
 
 def test_warnings_are_reported_not_failed(pytester: pytest.Pytester, models: dict[str, Path]) -> None:
     # the base model checked against itself: XQ503 gpt-unchanged is a warning
-    result = pytester.runpytest("--xtts-select=XQ503", f"--xtts-checkpoint={models['base']}", f"--xtts-base={models['base']}",
-                                "--xtts-report-dir=reports")
+    result = pytester.runpytest(
+        "--xtts-select=XQ503",
+        f"--xtts-checkpoint={models['base']}",
+        f"--xtts-base={models['base']}",
+        "--xtts-report-dir=reports",
+    )
     result.assert_outcomes(passed=1, warnings=1)
     result.stdout.fnmatch_lines(["*CheckpointWarning: base: XQ503 gpt-unchanged*", "*warnings (1, not failing):*"])
     assert result.ret == pytest.ExitCode.OK
@@ -109,8 +131,8 @@ def test_ini_settings_and_command_line_wins(pytester: pytest.Pytester, models: d
     pytester.makeini(f"""
         [pytest]
         xtts_checkpoints =
-            {models['broken']}
-        xtts_base = {models['base']}
+            {models["broken"]}
+        xtts_base = {models["base"]}
         xtts_select = XQ4
         xtts_intent = finetune
         xtts_report_dir = out/reports
@@ -127,24 +149,30 @@ def test_ini_settings_and_command_line_wins(pytester: pytest.Pytester, models: d
 
 
 def test_globs_expand_to_every_checkpoint(pytester: pytest.Pytester, models: dict[str, Path]) -> None:
-    result = pytester.runpytest("--collect-only", "-q", "--xtts-select=XQ001", f"--xtts-checkpoint={models['base'].parent}/*e*")
+    result = pytester.runpytest(
+        "--collect-only", "-q", "--xtts-select=XQ001", f"--xtts-checkpoint={models['base'].parent}/*e*"
+    )
     out = result.stdout.str()
     assert "finetune::XQ001-" in out and "sequential-broken-dvae::XQ001-" in out and "base::XQ001-" in out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--xtts-select=XQ999"], "matches no rule"),
-    (["--xtts-checkpoint=/nonexistent/model"], "no such model folder"),
-    (["--xtts-intent=speak"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--xtts-select=XQ999"], "matches no rule"),
+        (["--xtts-checkpoint=/nonexistent/model"], "no such model folder"),
+        (["--xtts-intent=speak"], "invalid choice"),
+    ],
+)
 def test_usage_errors(pytester: pytest.Pytester, models: dict[str, Path], argv: list[str], message: str) -> None:
     result = pytester.runpytest(*args(models, "finetune"), *argv)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert message in result.stderr.str()
 
 
-def test_unexpected_errors_fall_back_to_pytest_report(pytester: pytest.Pytester, models: dict[str, Path],
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unexpected_errors_fall_back_to_pytest_report(
+    pytester: pytest.Pytester, models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import xtts_qa.plugin.items as items
 
     def boom(rule: object, ctx: object) -> None:
@@ -157,15 +185,26 @@ def test_unexpected_errors_fall_back_to_pytest_report(pytester: pytest.Pytester,
 
 
 def test_junit_properties_and_reports(pytester: pytest.Pytester, models: dict[str, Path]) -> None:
-    result = pytester.runpytest("--junitxml=junit.xml", "--xtts-select=XQ4", "--xtts-label=ci-42", "--xtts-intent=finetune",
-                                *args(models, "finetune", "broken"))
+    result = pytester.runpytest(
+        "--junitxml=junit.xml",
+        "--xtts-select=XQ4",
+        "--xtts-label=ci-42",
+        "--xtts-intent=finetune",
+        *args(models, "finetune", "broken"),
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     tree = ET.parse(pytester.path / "junit.xml")
-    case = next(c for c in tree.iter("testcase") if c.get("name") == "XQ401-dvae-key-set" and "sequential" in c.get("classname", ""))
+    case = next(
+        c
+        for c in tree.iter("testcase")
+        if c.get("name") == "XQ401-dvae-key-set" and "sequential" in c.get("classname", "")
+    )
     props = {p.get("name"): p.get("value") for p in case.iter("property")}
     assert props["xtts_qa.rule"] == "XQ401" and props["xtts_qa.status"] == "failed" and props["xtts_qa.errors"] == "1"
 
-    result.stdout.fnmatch_lines(["*xtts_qa summary*", "finetune * healthy", "sequential-broken-dvae * UNHEALTHY", "report: *report.html"])
+    result.stdout.fnmatch_lines(
+        ["*xtts_qa summary*", "finetune * healthy", "sequential-broken-dvae * UNHEALTHY", "report: *report.html"]
+    )
     runs = sorted(p for p in (pytester.path / "reports").iterdir() if p.is_dir())
     assert len(runs) == 1
     record = load_record(runs[0])
@@ -191,7 +230,9 @@ def test_fixtures_for_users_tests(pytester: pytest.Pytester, models: dict[str, P
         def test_device(xtts_device):
             assert xtts_device == "cpu"
     """)
-    result = pytester.runpytest("-m", "not health", "--xtts-intent=finetune", "--xtts-report-dir=off", *args(models, "finetune", "broken"))
+    result = pytester.runpytest(
+        "-m", "not health", "--xtts-intent=finetune", "--xtts-report-dir=off", *args(models, "finetune", "broken")
+    )
     result.assert_outcomes(passed=5)
     result.stdout.no_fnmatch_line("*xtts_qa summary*")
 
@@ -214,8 +255,9 @@ def fake_eval(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple]:
     def run_suite(candidate: Path, base: Path | None, ref: str, device: str, gates: tuple[str, ...] = ()) -> dict:
         calls.append((Path(candidate).name, ref, device, gates))
         failing = ("s2",) if "sequential" in str(candidate) else ()
-        return eval_report(tmp_path / Path(candidate).name, candidate=str(candidate), failing=failing,
-                           wer=0.1, gates_pass=not failing)
+        return eval_report(
+            tmp_path / Path(candidate).name, candidate=str(candidate), failing=failing, wer=0.1, gates_pass=not failing
+        )
 
     monkeypatch.setattr(evalbridge, "load_suite", load_suite)
     monkeypatch.setattr(evalbridge, "run_suite", run_suite)
@@ -223,53 +265,83 @@ def fake_eval(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple]:
 
 
 def test_eval_items_per_sentence(pytester: pytest.Pytester, models: dict[str, Path], fake_eval: list[tuple]) -> None:
-    result = pytester.runpytest("-m", "eval", "--xtts-suite=smoke", "--junitxml=junit.xml", *args(models, "finetune", "broken"))
+    result = pytester.runpytest(
+        "-m", "eval", "--xtts-suite=smoke", "--junitxml=junit.xml", *args(models, "finetune", "broken")
+    )
     result.assert_outcomes(passed=6, failed=2)
     out = result.stdout.str()
-    result.stdout.fnmatch_lines([
-        "FAILED sequential-broken-dvae::smoke::s2 - *", "FAILED sequential-broken-dvae::smoke::gates - *",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "FAILED sequential-broken-dvae::smoke::s2 - *",
+            "FAILED sequential-broken-dvae::smoke::gates - *",
+        ]
+    )
     assert "sentence s2 (en) of suite smoke failed on sequential-broken-dvae: fail" in out
     assert "heard:      something else entirely" in out and "flags: hallucination" in out
     assert "Traceback" not in out
     assert len(fake_eval) == 2  # one evaluation per checkpoint x suite, shared by its items
-    props = {p.get("name"): p.get("value") for c in ET.parse(pytester.path / "junit.xml").iter("testcase")
-             if c.get("name") == "s1" for p in c.iter("property")}
+    props = {
+        p.get("name"): p.get("value")
+        for c in ET.parse(pytester.path / "junit.xml").iter("testcase")
+        if c.get("name") == "s1"
+        for p in c.iter("property")
+    }
     assert float(props["xtts_qa.wer"]) == pytest.approx(0.1)
 
     run = next(p for p in (pytester.path / "reports").iterdir() if p.is_dir())
     record = load_record(run)
-    assert [(e.checkpoint, e.suite, len(e.sentences)) for e in record.evals] == [("finetune", "smoke", 3), ("sequential-broken-dvae", "smoke", 3)]
+    assert [(e.checkpoint, e.suite, len(e.sentences)) for e in record.evals] == [
+        ("finetune", "smoke", 3),
+        ("sequential-broken-dvae", "smoke", 3),
+    ]
     lines = (run / "sentences.jsonl").read_text().splitlines()
     assert len(lines) == 6 and json.loads(lines[0])["provenance"]["asr_model"] == "tiny.en"
     assert len(list((run / "audio").rglob("*.wav"))) >= 12
 
 
 def test_sentence_failures_can_warn(pytester: pytest.Pytester, models: dict[str, Path], fake_eval: list[tuple]) -> None:
-    result = pytester.runpytest("-m", "eval", "--xtts-suite=smoke", "--xtts-sentences=warn", "--xtts-report-dir=off", *args(models, "broken"))
+    result = pytester.runpytest(
+        "-m", "eval", "--xtts-suite=smoke", "--xtts-sentences=warn", "--xtts-report-dir=off", *args(models, "broken")
+    )
     result.assert_outcomes(passed=3, failed=1, warnings=1)  # the gates item still fails
 
 
-def test_gate_override_is_passed_to_the_evaluation(pytester: pytest.Pytester, models: dict[str, Path], fake_eval: list[tuple]) -> None:
-    pytester.runpytest("-m", "eval", "--xtts-suite=smoke", "--xtts-gate=wer <= 0.9", "--xtts-report-dir=off", *args(models, "finetune"))
+def test_gate_override_is_passed_to_the_evaluation(
+    pytester: pytest.Pytester, models: dict[str, Path], fake_eval: list[tuple]
+) -> None:
+    pytester.runpytest(
+        "-m", "eval", "--xtts-suite=smoke", "--xtts-gate=wer <= 0.9", "--xtts-report-dir=off", *args(models, "finetune")
+    )
     assert fake_eval == [("finetune", "smoke", "cpu", ("wer <= 0.9",))]
 
 
-def test_eval_items_skip_when_evaluation_is_unavailable(pytester: pytest.Pytester, models: dict[str, Path],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_eval_items_skip_when_evaluation_is_unavailable(
+    pytester: pytest.Pytester, models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     def unavailable(ref: str) -> None:
         raise evalbridge.EvalUnavailable("xtts_qa.evaluation cannot be imported (no faster_whisper)")
 
     monkeypatch.setattr(evalbridge, "load_suite", unavailable)
-    result = pytester.runpytest("-rs", "-m", "eval", "--xtts-suite=smoke", "--xtts-report-dir=off", *args(models, "finetune"))
+    result = pytester.runpytest(
+        "-rs", "-m", "eval", "--xtts-suite=smoke", "--xtts-report-dir=off", *args(models, "finetune")
+    )
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*evaluation unavailable: xtts_qa.evaluation cannot be imported*"])
 
 
 def test_xdist_two_workers(pytester: pytest.Pytester, models: dict[str, Path]) -> None:
     pytester.makepyfile(PLAIN_TEST)
-    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", "--xtts-select=XQ0,XQ4", "--xtts-history=h.sqlite", "--xtts-intent=finetune",
-                                           *args(models, "finetune", "broken"), timeout=240)
+    result = pytester.runpytest_subprocess(
+        "-n",
+        "2",
+        "-p",
+        "no:cacheprovider",
+        "--xtts-select=XQ0,XQ4",
+        "--xtts-history=h.sqlite",
+        "--xtts-intent=finetune",
+        *args(models, "finetune", "broken"),
+        timeout=240,
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     outcomes = result.parseoutcomes()
     assert outcomes["failed"] == 2 and outcomes["passed"] >= 10
@@ -296,5 +368,10 @@ def test_labels_are_short_and_unique(tmp_path: Path) -> None:
     for rel in ("run1/best_model.pth", "run2/best_model.pth", "run1/checkpoint_100.pth", "finetune/x"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("")
-    paths = [tmp_path / "run1/best_model.pth", tmp_path / "run2/best_model.pth", tmp_path / "run1/checkpoint_100.pth", tmp_path / "finetune"]
+    paths = [
+        tmp_path / "run1/best_model.pth",
+        tmp_path / "run2/best_model.pth",
+        tmp_path / "run1/checkpoint_100.pth",
+        tmp_path / "finetune",
+    ]
     assert checkpoint_labels(paths) == ["run1-best_model", "run2-best_model", "checkpoint_100", "finetune"]

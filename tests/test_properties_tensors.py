@@ -18,8 +18,17 @@ from xtts_qa.safeload import load_torch
 from xtts_qa.safeyaml import YamlTooLarge, load_yaml_text
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int64, torch.int8, torch.uint8, torch.bool,
-          torch.complex64]
+DTYPES = [
+    torch.float32,
+    torch.float16,
+    torch.bfloat16,
+    torch.float64,
+    torch.int64,
+    torch.int8,
+    torch.uint8,
+    torch.bool,
+    torch.complex64,
+]
 
 
 @st.composite
@@ -41,7 +50,7 @@ def _loads_into_a_float_parameter(t: torch.Tensor) -> bool:
     module.register_parameter("w", torch.nn.Parameter(torch.zeros(t.shape)))
     try:
         module.load_state_dict({"w": t}, strict=True)
-    except Exception:  # noqa: BLE001 - any refusal means "does not load"
+    except Exception:
         return False
     return True
 
@@ -65,11 +74,15 @@ def test_declared_metadata_is_bounded_before_any_data_is_read(view) -> None:
     assert ("gpt.w" in ckpt.tensor_problems) is (reason is not None)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: torch.empty(2, 3, device="meta"),
-    lambda: torch.ones(2, 3).to_sparse(),
-    lambda: torch.quantize_per_tensor(torch.ones(2, 3), 0.5, 0, torch.quint8),
-], ids=["meta", "sparse", "quantized"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: torch.empty(2, 3, device="meta"),
+        lambda: torch.ones(2, 3).to_sparse(),
+        lambda: torch.quantize_per_tensor(torch.ones(2, 3), 0.5, 0, torch.quint8),
+    ],
+    ids=["meta", "sparse", "quantized"],
+)
 def test_refused_layouts_are_exactly_those_load_state_dict_rejects(make) -> None:
     t = make()
     assert tensor_problem(t) is not None
@@ -77,8 +90,12 @@ def test_refused_layouts_are_exactly_those_load_state_dict_rejects(make) -> None
 
 
 @SETTINGS
-@given(layout=st.sampled_from(["dense", "meta", "sparse", "quantized", "expanded"]), dtype=st.sampled_from(DTYPES[:4]),
-       rows=st.integers(1, 6), cols=st.integers(1, 6))
+@given(
+    layout=st.sampled_from(["dense", "meta", "sparse", "quantized", "expanded"]),
+    dtype=st.sampled_from(DTYPES[:4]),
+    rows=st.integers(1, 6),
+    cols=st.integers(1, 6),
+)
 def test_saved_and_reloaded_metadata_agrees_with_load_state_dict(tmp_path_factory, layout, dtype, rows, cols) -> None:
     t = torch.randn(rows, cols).to(dtype)
     if layout == "meta":
@@ -111,17 +128,25 @@ def test_json_of_any_depth_reads_or_is_refused(tmp_path_factory, depth: int, kin
 
 
 @settings(max_examples=60, deadline=None)
-@given(doc=st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=5)),
-                        lambda kids: st.one_of(st.lists(kids, max_size=4), st.dictionaries(st.text(max_size=4), kids, max_size=4)),
-                        max_leaves=40),
-       anchors=st.integers(0, 6))
+@given(
+    doc=st.recursive(
+        st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=5)),
+        lambda kids: st.one_of(st.lists(kids, max_size=4), st.dictionaries(st.text(max_size=4), kids, max_size=4)),
+        max_leaves=40,
+    ),
+    anchors=st.integers(0, 6),
+)
 def test_yaml_reader_agrees_with_safe_load_or_refuses(doc, anchors: int) -> None:
     import yaml
 
     text = yaml.safe_dump(doc)
     if anchors:  # nest aliases: each level repeats the previous one anchors+1 times
-        text = "a0: &a0 " + json.dumps(doc) + "\n" + "".join(
-            f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * (anchors + 1)) + "]\n" for i in range(1, 8))
+        text = (
+            "a0: &a0 "
+            + json.dumps(doc)
+            + "\n"
+            + "".join(f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * (anchors + 1)) + "]\n" for i in range(1, 8))
+        )
     try:
         ours = load_yaml_text(text)
     except YamlTooLarge:

@@ -49,7 +49,8 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int, str]]:
     root = folder if folder.is_dir() else folder.parent
     return {
         str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
-        for p in sorted(root.rglob("*")) if p.is_file()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -62,8 +63,14 @@ def strict_load(folder: Path) -> torch.nn.Module:
     config.load_json(str(folder / "config.json"))
     model = Xtts(config)
     speakers = folder / "speakers_xtts.pth"
-    model.load_checkpoint(config, checkpoint_dir=str(folder), vocab_path=str(folder / "vocab.json"),
-                          speaker_file_path=str(speakers) if speakers.exists() else None, eval=True, strict=True)
+    model.load_checkpoint(
+        config,
+        checkpoint_dir=str(folder),
+        vocab_path=str(folder / "vocab.json"),
+        speaker_file_path=str(speakers) if speakers.exists() else None,
+        eval=True,
+        strict=True,
+    )
     return model
 
 
@@ -85,8 +92,12 @@ def test_repair_result_passes_the_check_and_loads_strictly(family, tmp_path, nam
     assert record["inputs"]["base_model"]["digest"]
     if intent == "restore":
         blob = torch.load(result.out / "model.pth", weights_only=True, mmap=True)
-        assert blob["step"] == 0 and blob["epoch"] == 0 and blob["optimizer"] is None  # honest: never trained by a Trainer
-        assert any(k.startswith("dvae.") for k in blob["model"]) and any(k.startswith("xtts.gpt.") for k in blob["model"])
+        assert (
+            blob["step"] == 0 and blob["epoch"] == 0 and blob["optimizer"] is None
+        )  # honest: never trained by a Trainer
+        assert any(k.startswith("dvae.") for k in blob["model"]) and any(
+            k.startswith("xtts.gpt.") for k in blob["model"]
+        )
     else:
         model = strict_load(result.out)
         base = _base_state(family)
@@ -124,7 +135,20 @@ def test_unsafe_repairs_are_refused_and_nothing_is_written(family, tmp_path, nam
 
 def test_cli_refusal_exits_2_and_names_the_rule(family, tmp_path, capsys):
     fam, targets = family
-    assert main(["-q", "repair", str(targets["diverged-nan"]), "--base", str(fam.base.folder), "--out", str(tmp_path / "cli")]) == 2
+    assert (
+        main(
+            [
+                "-q",
+                "repair",
+                str(targets["diverged-nan"]),
+                "--base",
+                str(fam.base.folder),
+                "--out",
+                str(tmp_path / "cli"),
+            ]
+        )
+        == 2
+    )
     assert not (tmp_path / "cli").exists()
     out = capsys.readouterr().out
     assert "XQ601" in out and "trained GPT weights" in out and "nothing written" in out
@@ -144,20 +168,55 @@ def test_every_declared_repair_action_exists():
 def test_dry_run_prints_the_plan_and_writes_nothing(family, tmp_path, capsys):
     fam, targets = family
     before = _snapshot(targets["sequential-broken-dvae"])
-    code = main(["-q", "repair", str(targets["sequential-broken-dvae"]), "--base", str(fam.base.folder), "--intent", "finetune",
-                 "--out", str(tmp_path / "out"), "--dry-run"])
+    code = main(
+        [
+            "-q",
+            "repair",
+            str(targets["sequential-broken-dvae"]),
+            "--base",
+            str(fam.base.folder),
+            "--intent",
+            "finetune",
+            "--out",
+            str(tmp_path / "out"),
+            "--dry-run",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "[copy-dvae-from-base]" in out and "XQ401" in out and str(fam.base.dvae) in out
     assert not (tmp_path / "out").exists()
     assert _snapshot(targets["sequential-broken-dvae"]) == before
-    assert main(["-q", "repair", str(targets["sequential-broken-dvae"]), "--base", str(fam.base.folder), "--dry-run", "--json"]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "repair",
+                str(targets["sequential-broken-dvae"]),
+                "--base",
+                str(fam.base.folder),
+                "--dry-run",
+                "--json",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["steps"] and data["refusals"] == []
 
 
 def test_cli_repair_prints_before_and_after(family, tmp_path, capsys):
     fam, targets = family
-    code = main(["-q", "repair", str(targets["speakers-metadata"]), "--base", str(fam.base.folder), "--out", str(tmp_path / "o")])
+    code = main(
+        [
+            "-q",
+            "repair",
+            str(targets["speakers-metadata"]),
+            "--base",
+            str(fam.base.folder),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     before = next(line for line in out.splitlines() if line.strip().startswith("before"))
@@ -220,8 +279,13 @@ def test_finetune_repair_of_a_prefixed_dvae_export_trains_with_the_base_dvae(tra
     assert result.after.exit_code == 0
     assert (result.out / "dvae.pth").read_bytes() == (trainer_runs.base / "dvae.pth").read_bytes()
     strict_load(result.out)
-    _, observed = _fit(tmp_path / "run", trainer_runs.base, trainer_runs.dataset,
-                       xtts_checkpoint=result.out / "model.pth", support=result.out)
+    _, observed = _fit(
+        tmp_path / "run",
+        trainer_runs.base,
+        trainer_runs.dataset,
+        xtts_checkpoint=result.out / "model.pth",
+        support=result.out,
+    )
     assert observed["steps"] >= 1
     assert observed["dvae_after_init_vs_base"]["identical"] and observed["dvae_after_fit_vs_base"]["identical"]
 
@@ -256,7 +320,7 @@ def test_trainer_checkpoint_repaired_into_a_clean_inference_export(trainer_runs,
     model = strict_load(result.out)
     trained = torch.load(trainer_runs.checkpoint, weights_only=True, mmap=True)["model"]
     state = model.state_dict()
-    assert all(torch.equal(state[k[len("xtts."):]], v) for k, v in trained.items() if k.startswith("xtts.gpt."))
+    assert all(torch.equal(state[k[len("xtts.") :]], v) for k, v in trained.items() if k.startswith("xtts.gpt."))
 
 
 def test_restore_repair_keeps_the_step_and_epoch_an_export_really_has(family, tmp_path):
@@ -267,6 +331,11 @@ def test_restore_repair_keeps_the_step_and_epoch_an_export_really_has(family, tm
     stored = torch.load(targets["compacted-export"] / "model.pth", weights_only=True, mmap=True)
     blob = torch.load(result.out / "model.pth", weights_only=True, mmap=True)
     assert (blob["step"], blob["epoch"]) == (stored["step"], stored["epoch"])
-    assert {k.split(".")[0] for k in blob["model"]} == {"xtts", "dvae", "torch_mel_spectrogram_style_encoder", "torch_mel_spectrogram_dvae"}
+    assert {k.split(".")[0] for k in blob["model"]} == {
+        "xtts",
+        "dvae",
+        "torch_mel_spectrogram_style_encoder",
+        "torch_mel_spectrogram_dvae",
+    }
     dvae = torch.load(fam.base.dvae, weights_only=True)
     assert all(torch.equal(blob["model"][f"dvae.{k}"], v) for k, v in dvae.items())

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from plugin_helpers import run_record
+
 from xtts_qa.cli import main
 from xtts_qa.errors import UsageError
 from xtts_qa.reporting import (
@@ -33,7 +33,14 @@ def test_write_run_files_and_provenance(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in paths.sentences.read_text().splitlines()]
     assert [r["id"] for r in rows] == ["s1", "s2", "s3"]
     assert rows[1]["verdict"] == "fail" and rows[0]["provenance"]["normaliser"] == "english-basic"
-    assert set(rows[0]["provenance"]) >= {"candidate_hash", "base_hash", "asr_model", "speaker_model", "normaliser", "seeds"}
+    assert set(rows[0]["provenance"]) >= {
+        "candidate_hash",
+        "base_hash",
+        "asr_model",
+        "speaker_model",
+        "normaliser",
+        "seeds",
+    }
 
 
 def test_html_is_self_contained_with_players_and_plots(tmp_path: Path) -> None:
@@ -41,7 +48,9 @@ def test_html_is_self_contained_with_players_and_plots(tmp_path: Path) -> None:
     html = write_run(record, tmp_path / "reports").html.read_text()
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # no network assets
     assert "<script" not in html
-    sources = re.findall(r'<audio controls preload="metadata" src="([^"]+)" data-role="(candidate|base|reference)"', html)
+    sources = re.findall(
+        r'<audio controls preload="metadata" src="([^"]+)" data-role="(candidate|base|reference)"', html
+    )
     assert len(sources) == 9
     for src, _ in sources:
         assert not src.startswith("/") and (tmp_path / "reports" / "r1" / src).is_file()
@@ -57,10 +66,16 @@ def test_missing_audio_is_reported_not_fatal(tmp_path: Path, caplog: pytest.LogC
     assert "no audio" in html and "is missing" in caplog.text
 
 
-@pytest.mark.parametrize("expr, metric", [
-    ("wer <= 0.5", "wer"), ("wer_delta<=0.05", "wer_delta"), ("similarity_delta >= -0.05", "similarity_ref_delta"),
-    ("health.error <= 0", "health.error"), ("health.warning<=3", "health.warning"),
-])
+@pytest.mark.parametrize(
+    "expr, metric",
+    [
+        ("wer <= 0.5", "wer"),
+        ("wer_delta<=0.05", "wer_delta"),
+        ("similarity_delta >= -0.05", "similarity_ref_delta"),
+        ("health.error <= 0", "health.error"),
+        ("health.warning<=3", "health.warning"),
+    ],
+)
 def test_parse_gate(expr: str, metric: str) -> None:
     assert parse_gate(expr).metric == metric
 
@@ -99,8 +114,20 @@ def test_gate_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     out = capsys.readouterr().out
     assert "FAIL  finetune" in out and "GATE FAILED (20260102T000000-bbbbbb)" in out
     assert main(["-q", "gate", "20260101", "--history", str(history)]) == 0  # id prefix
-    assert main(["-q", "gate", str(tmp_path / "reports" / bad.run_id / "summary.json"), "--gate", "health.error <= 1",
-                 "--gate", "wer_delta <= 0.5"]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "gate",
+                str(tmp_path / "reports" / bad.run_id / "summary.json"),
+                "--gate",
+                "health.error <= 1",
+                "--gate",
+                "wer_delta <= 0.5",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["-q", "gate", "latest", "--history", str(history), "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["exit_code"] == 1
@@ -115,12 +142,16 @@ def test_gate_takes_thresholds_from_the_suite_file(tmp_path: Path) -> None:
     path = write_run(record, tmp_path / "reports").summary
     assert main(["-q", "gate", str(path)]) == 0
     assert main(["-q", "gate", str(path), "--suite", str(suite)]) == 1
-    assert main(["-q", "gate", str(path), "--suite", str(suite), "--gate", "wer <= 0.9"]) == 0  # override beats the suite
+    assert (
+        main(["-q", "gate", str(path), "--suite", str(suite), "--gate", "wer <= 0.9"]) == 0
+    )  # override beats the suite
 
 
 def test_compare_prints_what_changed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a = run_record("20260101T000000-aaaaaa", "2026-01-01T00:00:00+00:00", wer=0.1)
-    b = run_record("20260102T000000-bbbbbb", "2026-01-02T00:00:00+00:00", wer=0.3, errors=1, failing=("s3",), gates_pass=False)
+    b = run_record(
+        "20260102T000000-bbbbbb", "2026-01-02T00:00:00+00:00", wer=0.3, errors=1, failing=("s3",), gates_pass=False
+    )
     lines = compare_records(a, b)
     text = "\n".join(lines)
     assert "verdict: PASS -> FAIL" in text
@@ -139,8 +170,14 @@ def test_compare_prints_what_changed(tmp_path: Path, capsys: pytest.CaptureFixtu
 def _history_with_regression(tmp_path: Path) -> Path:
     history = tmp_path / "reports" / "history.sqlite"
     for i, (wer, errors) in enumerate([(0.10, 0), (0.11, 0), (0.30, 1), (0.12, 0)]):
-        record = run_record(f"2026010{i + 1}T000000-{i:06d}", f"2026-01-0{i + 1}T00:00:00+00:00", wer=wer, errors=errors,
-                            checkpoints=("finetune", "merged"), audio_dir=tmp_path / f"src{i}")
+        record = run_record(
+            f"2026010{i + 1}T000000-{i:06d}",
+            f"2026-01-0{i + 1}T00:00:00+00:00",
+            wer=wer,
+            errors=errors,
+            checkpoints=("finetune", "merged"),
+            audio_dir=tmp_path / f"src{i}",
+        )
         publish(record, tmp_path / "reports", history)
     return history
 
@@ -160,7 +197,12 @@ def test_dashboard_trends_regressions_links(tmp_path: Path, capsys: pytest.Captu
 
 def test_store_series(tmp_path: Path) -> None:
     store = HistoryStore(_history_with_regression(tmp_path))
-    assert store.series_keys() == [("finetune", "health"), ("finetune", "smoke"), ("merged", "health"), ("merged", "smoke")]
+    assert store.series_keys() == [
+        ("finetune", "health"),
+        ("finetune", "smoke"),
+        ("merged", "health"),
+        ("merged", "smoke"),
+    ]
     errors = [p.value for p in store.series("finetune", "health", "error")]
     assert errors == [0.0, 0.0, 1.0, 0.0]
     assert [p.exit_code for p in store.outcomes("finetune", "health")] == [0, 0, 1, 0]

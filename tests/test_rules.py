@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from rule_cases import CASES, Case
+
 from xtts_qa.demo.scenarios import SCENARIOS, Scenario
 from xtts_qa.engine import check
 from xtts_qa.results import Severity, Status
@@ -34,7 +34,9 @@ def test_rule_fires_on_its_case(case: Case, family, tmp_path: Path) -> None:
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_scenario_as_catalogued(scenario: Scenario, family) -> None:
     fam, targets = family
-    report = check(targets[scenario.name], fam.base.folder if scenario.with_base else None, CheckOptions(intent=scenario.intent))
+    report = check(
+        targets[scenario.name], fam.base.folder if scenario.with_base else None, CheckOptions(intent=scenario.intent)
+    )
     assert scenario.mismatches(report) == [], [f"{f.code} {f.severity.value}: {f.message}" for f in report.findings]
     assert not report.crashed, [r.error for r in report.crashed]
 

@@ -116,7 +116,11 @@ def test_bad_json(tmp_path: Path, text: str, expect: str) -> None:
 def test_broken_support_files_do_not_stop_the_report(family, tmp_path: Path) -> None:
     fam, targets = family
     folder = shutil.copytree(targets["finetune"], tmp_path / "m")
-    for name, data in {"vocab.json": b"[1, 2", "speakers_xtts.pth": random.Random(2).randbytes(64), "dvae.pth": b""}.items():
+    for name, data in {
+        "vocab.json": b"[1, 2",
+        "speakers_xtts.pth": random.Random(2).randbytes(64),
+        "dvae.pth": b"",
+    }.items():
         (folder / name).unlink()
         (folder / name).write_bytes(data)
     report = check(folder, fam.base.folder)

@@ -59,29 +59,57 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("sweep-models")
     base = build_model_folder(root / "base", "tiny", seed=0).folder
     _real_text_tokens(base)
-    return {"base": base, "ft1": _finetune(base, root / "ft1", 1), "ft2": _finetune(base, root / "ft2", 2),
-            "diverged": _finetune(base, root / "diverged", 3, nan=True)}
+    return {
+        "base": base,
+        "ft1": _finetune(base, root / "ft1", 1),
+        "ft2": _finetune(base, root / "ft2", 2),
+        "diverged": _finetune(base, root / "diverged", 3, nan=True),
+    }
 
 
 def _options(tmp: Path, engine: str = "local", **kw: Any) -> SweepOptions:
-    eval_options = EvalOptions(device="cpu", synth=SynthOptions(max_audio_tokens=40), asr=AsrOptions(model="tiny.en", beam_size=1, workers=1),
-                               progress=False, limit=SENTENCES, bootstrap_rounds=200, cache_root=tmp / "cache")
-    defaults: dict[str, Any] = {"engine": engine, "eval_options": eval_options, "batch_size": 1, "threads": 1,
-                                "report_dir": tmp / "reports", "history": tmp / "reports" / "history.sqlite"}
+    eval_options = EvalOptions(
+        device="cpu",
+        synth=SynthOptions(max_audio_tokens=40),
+        asr=AsrOptions(model="tiny.en", beam_size=1, workers=1),
+        progress=False,
+        limit=SENTENCES,
+        bootstrap_rounds=200,
+        cache_root=tmp / "cache",
+    )
+    defaults: dict[str, Any] = {
+        "engine": engine,
+        "eval_options": eval_options,
+        "batch_size": 1,
+        "threads": 1,
+        "report_dir": tmp / "reports",
+        "history": tmp / "reports" / "history.sqlite",
+    }
     return SweepOptions(**{**defaults, **kw})
 
 
 def _journal(tmp: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for path in (tmp / "cache" / "sweeps").glob("*.jsonl") for line in path.read_text().splitlines()]
+    return [
+        json.loads(line)
+        for path in (tmp / "cache" / "sweeps").glob("*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
 
 
 def _comparable(report: dict[str, Any]) -> list[dict[str, Any]]:
     """Everything a user judges (verdicts, findings, metrics, gates), without timings and paths."""
     out = []
     for c in report["checkpoints"]:
-        out.append({"label": c["label"], "exit_code": c["exit_code"], "check_exit_code": c["check_exit_code"],
-                    "findings": sorted((f["code"], f["severity"], f["message"]) for f in c["findings"]),
-                    "metrics": c["metrics"], "gates": c["gates"]})
+        out.append(
+            {
+                "label": c["label"],
+                "exit_code": c["exit_code"],
+                "check_exit_code": c["check_exit_code"],
+                "findings": sorted((f["code"], f["severity"], f["message"]) for f in c["findings"]),
+                "metrics": c["metrics"],
+                "gates": c["gates"],
+            }
+        )
     return out
 
 
@@ -93,7 +121,9 @@ def local_single(models: dict[str, Path], tmp_path_factory: pytest.TempPathFacto
 
 
 @pytest.fixture(scope="session")
-def local_pair(models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path, list[SweepProgress], list[dict[str, Any]]]:
+def local_pair(
+    models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Any, Path, list[SweepProgress], list[dict[str, Any]]]:
     """A local sweep of two fine-tunes, interrupted (Ctrl-C on the driver) after 3 of its 6 units, then run again."""
     tmp = tmp_path_factory.mktemp("local-pair")
     seen: list[SweepProgress] = []
@@ -112,7 +142,9 @@ def local_pair(models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 
 
 # -- local engine ---------------------------------------------------------------------------------------------------
-def test_local_sweep_checks_everything_evaluates_the_healthy_and_records_once(local_single: tuple[Any, Path], models: dict[str, Path]) -> None:
+def test_local_sweep_checks_everything_evaluates_the_healthy_and_records_once(
+    local_single: tuple[Any, Path], models: dict[str, Path]
+) -> None:
     report, tmp = local_single
     by_label = {c.label: c for c in report.checkpoints}
     assert by_label["diverged"].check["exit_code"] == 1 and not by_label["diverged"].evals
@@ -127,7 +159,10 @@ def test_local_sweep_checks_everything_evaluates_the_healthy_and_records_once(lo
     assert report.units == {"total": 4, "cached": 0, "run": 4, "retried": 0}
     journal = _journal(tmp)
     assert len(journal) == 4 and len({j["unit"] for j in journal}) == 4
-    assert {(j["model"], j["role"]) for j in journal} == {(str(models["ft1"]), "candidate"), (str(models["base"]), "base")}
+    assert {(j["model"], j["role"]) for j in journal} == {
+        (str(models["ft1"]), "candidate"),
+        (str(models["base"]), "base"),
+    }
     # one run in the history, written by the driver: the check of both, the evaluation of one
     store = HistoryStore(tmp / "reports" / "history.sqlite")
     assert store.count() == 1
@@ -138,7 +173,9 @@ def test_local_sweep_checks_everything_evaluates_the_healthy_and_records_once(lo
     assert Path(str(report.report)).is_file()
 
 
-def test_a_repeated_sweep_runs_nothing_and_gives_the_same_figures(local_single: tuple[Any, Path], models: dict[str, Path]) -> None:
+def test_a_repeated_sweep_runs_nothing_and_gives_the_same_figures(
+    local_single: tuple[Any, Path], models: dict[str, Path]
+) -> None:
     report, tmp = local_single
     options = replace(_options(tmp), report_dir=None, history=None)
     again = run_sweep([str(models["ft1"]), str(models["diverged"])], str(models["base"]), options)
@@ -147,7 +184,9 @@ def test_a_repeated_sweep_runs_nothing_and_gives_the_same_figures(local_single: 
     assert len(_journal(tmp)) == 4 and again.run_id == ""
 
 
-def test_interrupted_driver_reruns_only_the_missing_units(local_pair: tuple[Any, Path, list[SweepProgress], list[dict[str, Any]]]) -> None:
+def test_interrupted_driver_reruns_only_the_missing_units(
+    local_pair: tuple[Any, Path, list[SweepProgress], list[dict[str, Any]]],
+) -> None:
     report, tmp, seen, before = local_pair
     assert [e.done for e in seen] == [1, 2, 3] and seen[-1].total == 6 and seen[0].eta_s is not None
     assert len(before) == 3
@@ -160,9 +199,23 @@ def test_interrupted_driver_reruns_only_the_missing_units(local_pair: tuple[Any,
     assert HistoryStore(tmp / "reports" / "history.sqlite").count() == 1
 
 
-def test_cli_json_document_and_no_eval(models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["-q", "sweep", str(models["ft1"]), str(models["diverged"]), "--base", str(models["base"]), "--no-eval",
-                 "--reports", str(tmp_path / "reports"), "--json"])
+def test_cli_json_document_and_no_eval(
+    models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "-q",
+            "sweep",
+            str(models["ft1"]),
+            str(models["diverged"]),
+            "--base",
+            str(models["base"]),
+            "--no-eval",
+            "--reports",
+            str(tmp_path / "reports"),
+            "--json",
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     assert code == 1 == doc["exit_code"] and doc["kind"] == "sweep" and doc["engine"] == "local"
     assert [c["target"] for c in doc["checkpoints"]] == [str(models["ft1"]), str(models["diverged"])]
@@ -172,7 +225,9 @@ def test_cli_json_document_and_no_eval(models: dict[str, Path], tmp_path: Path, 
     assert HistoryStore(tmp_path / "reports" / "history.sqlite").get(doc["run_id"]).checks[1].exit_code == 1
 
 
-def test_bad_input_is_one_line_exit_2(models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_is_one_line_exit_2(
+    models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     missing = tmp_path / "nope"
     assert main(["sweep", str(missing), "--base", str(models["base"]), "--no-record"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -184,7 +239,9 @@ def test_bad_input_is_one_line_exit_2(models: dict[str, Path], tmp_path: Path, c
 # -- Ray engine (local 2-CPU cluster, one per test session) ---------------------------------------------------------
 @pytest.fixture(scope="session")
 def ray_cluster() -> Any:
-    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]'; scripts/bootstrap.sh does)")
+    ray = pytest.importorskip(
+        "ray", reason="the ray extra is not installed (pip install -e '.[ray]'; scripts/bootstrap.sh does)"
+    )
     started = not ray.is_initialized()
     if started:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -193,8 +250,9 @@ def ray_cluster() -> Any:
         ray.shutdown()
 
 
-def test_ray_and_local_give_the_same_verdicts_and_figures(ray_cluster: Any, local_single: tuple[Any, Path], models: dict[str, Path],
-                                                        tmp_path: Path) -> None:
+def test_ray_and_local_give_the_same_verdicts_and_figures(
+    ray_cluster: Any, local_single: tuple[Any, Path], models: dict[str, Path], tmp_path: Path
+) -> None:
     local, _ = local_single
     remote = run_sweep([str(models["ft1"]), str(models["diverged"])], str(models["base"]), _options(tmp_path, "ray"))
     assert remote.engine == "ray" and remote.units == local.units == {"total": 4, "cached": 0, "run": 4, "retried": 0}
@@ -204,8 +262,9 @@ def test_ray_and_local_give_the_same_verdicts_and_figures(ray_cluster: Any, loca
     assert HistoryStore(tmp_path / "reports" / "history.sqlite").get(remote.run_id).provenance["engine"] == "ray"
 
 
-def test_ray_actor_killed_mid_sweep_is_retried_and_nothing_is_lost(ray_cluster: Any, local_pair: tuple[Any, ...], models: dict[str, Path],
-                                                                 tmp_path: Path) -> None:
+def test_ray_actor_killed_mid_sweep_is_retried_and_nothing_is_lost(
+    ray_cluster: Any, local_pair: tuple[Any, ...], models: dict[str, Path], tmp_path: Path
+) -> None:
     killed: list[int] = []
 
     def kill_synth(event: SweepProgress) -> None:
@@ -220,6 +279,8 @@ def test_ray_actor_killed_mid_sweep_is_retried_and_nothing_is_lost(ray_cluster: 
     journal = _journal(tmp_path)
     assert len(journal) == 6 and len({j["unit"] for j in journal}) == 6, "every unit recorded exactly once"
     assert any(j["attempts"] > 1 for j in journal)
-    assert any(f"pid {killed[0]}" not in j["worker"] for j in journal if j["attempts"] > 1), "retried on the restarted actor"
+    assert any(f"pid {killed[0]}" not in j["worker"] for j in journal if j["attempts"] > 1), (
+        "retried on the restarted actor"
+    )
     assert all(c.evals["smoke-en"]["provenance"]["cache"]["audio_misses"] == 0 for c in report.checkpoints)
     assert _comparable(report.to_dict()) == _comparable(local_pair[0].to_dict())

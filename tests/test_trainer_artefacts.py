@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import PERSISTENT_CACHE
 
 pytestmark = pytest.mark.slow
@@ -35,7 +34,12 @@ def test_run1_is_a_real_trainer_output(trainer_runs):
         desc = obs[name]
         assert {"config", "model", "optimizer", "step", "epoch"} <= set(desc["fields"]), name
         assert desc["has_optimizer"] and isinstance(desc["step"], int) and desc["step"] > 0
-        assert desc["namespaces"] == ["dvae", "torch_mel_spectrogram_dvae", "torch_mel_spectrogram_style_encoder", "xtts"]
+        assert desc["namespaces"] == [
+            "dvae",
+            "torch_mel_spectrogram_dvae",
+            "torch_mel_spectrogram_style_encoder",
+            "xtts",
+        ]
         assert desc["same_key_set_as_base"]
     blob = _state(trainer_runs.best_model)
     assert blob["step"] == obs["best_model"]["step"] and "epoch" in blob
@@ -60,7 +64,9 @@ def test_trainer_dvae_equals_base_after_a_normal_fine_tune(trainer_runs):
 def test_second_fine_tune_from_bad_export_keeps_a_random_dvae_silently(trainer_runs):
     obs = trainer_runs.observations["run2_from_bad_export"]
     assert not obs["dvae_after_init_vs_base"]["identical"]
-    assert obs["dvae_after_init_vs_base"]["differing_tensors"] > 0 and obs["dvae_after_init_vs_base"]["max_abs_diff"] > 0.1
+    assert (
+        obs["dvae_after_init_vs_base"]["differing_tensors"] > 0 and obs["dvae_after_init_vs_base"]["max_abs_diff"] > 0.1
+    )
     assert not obs["best_model"]["dvae_vs_base"]["identical"]  # the random DVAE is saved into the checkpoint
     # coqui reports success and warns about nothing
     assert obs["dvae_restored_message"] and obs["warnings"] == []
@@ -82,8 +88,15 @@ def test_export_is_compacted_like_alltalk(trainer_runs):
 def test_coqui_loads_every_artefact_strictly(trainer_runs):
     """Xtts.load_checkpoint(strict=True) is silent about all of them, the broken ones included."""
     loads = trainer_runs.observations["strict_load"]
-    assert set(loads) >= {"run1_checkpoint", "run1_best_model", "export", "export_bad_dvae", "run2_from_bad_export",
-                          "merge_ok", "merge_scaled"}
+    assert set(loads) >= {
+        "run1_checkpoint",
+        "run1_best_model",
+        "export",
+        "export_bad_dvae",
+        "run2_from_bad_export",
+        "merge_ok",
+        "merge_scaled",
+    }
     assert all(v["ok"] for v in loads.values()), {k: v for k, v in loads.items() if not v["ok"]}
 
 
@@ -141,10 +154,16 @@ def _describe(report) -> str:
     return "\n".join(f"{f.code} {f.severity.value} {f.message[:160]}" for f in report.findings)
 
 
-@pytest.mark.parametrize(("artefact", "intent"), [
-    ("checkpoint", "restore"), ("best_model", "restore"), ("export", "restore"), ("export", "finetune"),
-    ("merge_ok", "inference"),
-])
+@pytest.mark.parametrize(
+    ("artefact", "intent"),
+    [
+        ("checkpoint", "restore"),
+        ("best_model", "restore"),
+        ("export", "restore"),
+        ("export", "finetune"),
+        ("merge_ok", "inference"),
+    ],
+)
 def test_check_passes_what_coqui_handles(trainer_runs, artefact, intent):
     obs = trainer_runs.observations
     if artefact == "export" and intent == "restore":
@@ -214,8 +233,10 @@ def _fake_build(calls: list[Path]):
         for name in names:
             (work / name).write_text(name)
         (work / "observations.json").write_text(json.dumps({"fake": len(calls)}))
-        return {"paths": {n: ("observations.json" if n == "observations_file" else n) for n in names},
-                "files": _file_sizes(work)}
+        return {
+            "paths": {n: ("observations.json" if n == "observations_file" else n) for n in names},
+            "files": _file_sizes(work),
+        }
 
     return build
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from test_loader_agreement import coqui_loads
+
 from xtts_qa.cache import file_digest
 from xtts_qa.cli import main as cli_main
 from xtts_qa.engine import check
@@ -54,8 +54,11 @@ def test_average_of_identical_tensors_is_rounding(values: list[float], weights: 
 
 
 @settings(max_examples=200, deadline=None)
-@given(values=st.lists(st.floats(min_value=0.01, max_value=10.0), min_size=4, max_size=64),
-       rel=st.floats(min_value=1e-4, max_value=0.5), index=st.integers(min_value=0))
+@given(
+    values=st.lists(st.floats(min_value=0.01, max_value=10.0), min_size=4, max_size=64),
+    rel=st.floats(min_value=1e-4, max_value=0.5),
+    index=st.integers(min_value=0),
+)
 def test_change_beyond_rounding_is_changed(values: list[float], rel: float, index: int) -> None:
     base = torch.tensor(values, dtype=torch.float32)
     moved = base.clone()
@@ -87,6 +90,7 @@ def test_aggregate_separates_rounding_from_change() -> None:
 
 # ---------------------------------------------------------------- the tolerance model, through the rules
 
+
 def _rewrite(folder: Path, edit) -> None:
     blob = torch.load(folder / "model.pth", weights_only=True)
     blob["model"] = edit(blob["model"])
@@ -98,11 +102,19 @@ def _rewrite(folder: Path, edit) -> None:
 def test_frozen_parts_rounded_through_half_precision_warn_not_error(family, tmp_path: Path, dtype: torch.dtype) -> None:
     fam, targets = family
     folder = shutil.copytree(targets["finetune"], tmp_path / "m")
-    _rewrite(folder, lambda s: {k: (v.to(dtype).float() if v.is_floating_point() and not k.startswith("gpt.") else v) for k, v in s.items()})
+    _rewrite(
+        folder,
+        lambda s: {
+            k: (v.to(dtype).float() if v.is_floating_point() and not k.startswith("gpt.") else v) for k, v in s.items()
+        },
+    )
     report = check(folder, fam.base.folder)
     xq501 = [f for f in report.findings if f.code == "XQ501"]
     assert xq501 and all(f.severity is Severity.WARNING for f in xq501)
-    assert all(str(dtype).replace("torch.", "") in f.message and "trained" not in f.message.replace("not trained", "") for f in xq501)
+    assert all(
+        str(dtype).replace("torch.", "") in f.message and "trained" not in f.message.replace("not trained", "")
+        for f in xq501
+    )
     assert report.exit_code == 0
 
 
@@ -112,7 +124,11 @@ def test_frozen_parts_trained_beyond_rounding_are_errors(family, tmp_path: Path)
     g = torch.Generator().manual_seed(3)
 
     def nudge(state):
-        key = next(k for k, v in state.items() if k.startswith("hifigan_decoder.waveform_decoder") and v.is_floating_point() and v.numel() > 100)
+        key = next(
+            k
+            for k, v in state.items()
+            if k.startswith("hifigan_decoder.waveform_decoder") and v.is_floating_point() and v.numel() > 100
+        )
         state[key] = state[key] + 1e-3 * torch.randn(state[key].shape, generator=g)
         return state
 
@@ -124,6 +140,7 @@ def test_frozen_parts_trained_beyond_rounding_are_errors(family, tmp_path: Path)
 
 
 # ---------------------------------------------------------------- severities by intent
+
 
 def test_every_rule_documents_a_severity_per_intent() -> None:
     for rule in registry().values():
@@ -160,6 +177,7 @@ def test_inference_model_as_restore_path_names_the_keyerror(family) -> None:
 
 # ---------------------------------------------------------------- a crashed rule is loud
 
+
 @pytest.fixture
 def crashing_rule(monkeypatch: pytest.MonkeyPatch):
     def boom(self, ctx):
@@ -191,14 +209,22 @@ def test_crashed_rule_fails_the_pytest_item(family, pytester: pytest.Pytester) -
         "FrozenDrift.check = _boom\n"
     )
     result = pytester.runpytest_subprocess(
-        "-m", "health", f"--xtts-checkpoint={targets['finetune']}", f"--xtts-base={fam.base.folder}",
-        "--xtts-select=XQ501,XQ502", "-p", "no:cacheprovider",
+        "-m",
+        "health",
+        f"--xtts-checkpoint={targets['finetune']}",
+        f"--xtts-base={fam.base.folder}",
+        "--xtts-select=XQ501,XQ502",
+        "-p",
+        "no:cacheprovider",
     )
     result.assert_outcomes(failed=1, passed=1)
-    result.stdout.fnmatch_lines(["*XQ501 frozen-weights-changed crashed*", "*ZeroDivisionError: injected for the test*"])
+    result.stdout.fnmatch_lines(
+        ["*XQ501 frozen-weights-changed crashed*", "*ZeroDivisionError: injected for the test*"]
+    )
 
 
 # ---------------------------------------------------------------- digests
+
 
 def test_same_size_same_mtime_swap_changes_the_digest(tmp_path: Path) -> None:
     a, b = tmp_path / "a.pth", tmp_path / "b.pth"
@@ -231,6 +257,7 @@ def test_content_hash_covers_checkpoint_only_folders(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- one report contract
 
+
 def test_reports_round_trip_through_the_schema(family) -> None:
     fam, targets = family
     for name in ("finetune", "sequential-broken-dvae", "truncated-copy"):
@@ -247,6 +274,7 @@ def test_schema_rejects_a_malformed_report() -> None:
 
 
 # ---------------------------------------------------------------- pickled config objects (coqui is the oracle)
+
 
 def _with_pickled_config(folder: Path, module: str) -> None:
     """model.pth carrying the config as an XttsConfig object whose nested audio/args classes sit under ``module``."""
@@ -270,7 +298,9 @@ def _with_pickled_config(folder: Path, module: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("module", "coqui_028_loads"), [("TTS.tts.configs.xtts_config", False), ("TTS.tts.models.xtts", True)])
+@pytest.mark.parametrize(
+    ("module", "coqui_028_loads"), [("TTS.tts.configs.xtts_config", False), ("TTS.tts.models.xtts", True)]
+)
 def test_pickled_config_verdict_matches_coqui(family, tmp_path: Path, module: str, coqui_028_loads: bool) -> None:
     fam, targets = family
     folder = shutil.copytree(targets["finetune"], tmp_path / "m")
@@ -288,7 +318,9 @@ def test_pickled_config_verdict_matches_coqui(family, tmp_path: Path, module: st
         assert any("Unsupported global" in r for r in report.provenance["load_verdict_reasons"])
 
 
-def test_unreadable_coqui_allowlist_is_unknown_not_loadable(family, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreadable_coqui_allowlist_is_unknown_not_loadable(
+    family, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from rule_cases import _config_object_new_path
 
     import xtts_qa.loadability as loadability

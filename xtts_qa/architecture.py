@@ -135,15 +135,23 @@ def _build(model_args: dict[str, Any], text_tokens: int | None, sample_rate: int
                 filter_length=2048 if args.gpt_use_perceiver_resampler else 4096,
                 hop_length=256 if args.gpt_use_perceiver_resampler else 1024,
                 win_length=1024 if args.gpt_use_perceiver_resampler else 4096,
-                normalize=False, sampling_rate=sample_rate, mel_fmin=0, mel_fmax=8000, n_mel_channels=80,
+                normalize=False,
+                sampling_rate=sample_rate,
+                mel_fmin=0,
+                mel_fmax=8000,
+                n_mel_channels=80,
                 mel_norm_file=None,
             ),
             "torch_mel_spectrogram_dvae": TorchMelSpectrogram(mel_norm_file=None, sampling_rate=sample_rate),
         }
     trainer_extra = {f"{name}.{k}": v for name, m in mels.items() for k, v in _specs(m.state_dict()).items()}
     return ExpectedArchitecture(
-        model=base, inference_extra=extra, dvae=_specs(dvae.state_dict()), trainer_extra=trainer_extra,
-        text_tokens=int(args.gpt_number_text_tokens), coqui_version=_coqui_version(),
+        model=base,
+        inference_extra=extra,
+        dvae=_specs(dvae.state_dict()),
+        trainer_extra=trainer_extra,
+        text_tokens=int(args.gpt_number_text_tokens),
+        coqui_version=_coqui_version(),
     )
 
 
@@ -160,8 +168,11 @@ def _from_payload(data: dict[str, Any]) -> ExpectedArchitecture:
         return {str(k): (tuple(int(x) for x in v[0]), str(v[1])) for k, v in d.items()}
 
     return ExpectedArchitecture(
-        model=specs(data["model"]), inference_extra=specs(data["inference_extra"]), dvae=specs(data["dvae"]),
-        trainer_extra=specs(data["trainer_extra"]), text_tokens=int(data["text_tokens"]),
+        model=specs(data["model"]),
+        inference_extra=specs(data["inference_extra"]),
+        dvae=specs(data["dvae"]),
+        trainer_extra=specs(data["trainer_extra"]),
+        text_tokens=int(data["text_tokens"]),
         coqui_version=str(data["coqui_version"]),
     )
 
@@ -203,8 +214,11 @@ def _cache_path(key: str) -> Any:
     try:
         return cache_dir("arch") / f"{key}.json"
     except OSError as exc:
-        problem = EnvironmentProblem(exc.filename or "cache", f"the xtts_qa cache folder cannot be used ({exc.strerror or exc}).",
-                                     "set XTTS_QA_CACHE to a writable folder.")
+        problem = EnvironmentProblem(
+            exc.filename or "cache",
+            f"the xtts_qa cache folder cannot be used ({exc.strerror or exc}).",
+            "set XTTS_QA_CACHE to a writable folder.",
+        )
         _warn_once("cache-dir", "%s; building the architecture in memory", problem)
         return None
 
@@ -221,7 +235,9 @@ def _check_bounds(model_args: dict[str, Any], text_tokens: int | None, sample_ra
         raise ConfigOutOfRange("; ".join(problems[:4]) + " (resource limits: see README)")
 
 
-def expected_architecture(model_args: dict[str, Any], text_tokens: int | None, sample_rate: int = 22050) -> ExpectedArchitecture:
+def expected_architecture(
+    model_args: dict[str, Any], text_tokens: int | None, sample_rate: int = 22050
+) -> ExpectedArchitecture:
     """The architecture coqui-tts builds for these model_args and this text vocabulary size (cached).
 
     Raises:
@@ -231,7 +247,8 @@ def expected_architecture(model_args: dict[str, Any], text_tokens: int | None, s
     _check_bounds(model_args, text_tokens, sample_rate)
     key_src = json.dumps(
         {"args": model_args, "text_tokens": text_tokens, "sr": sample_rate, "coqui": _coqui_version(), "f": _FORMAT},
-        sort_keys=True, default=str,
+        sort_keys=True,
+        default=str,
     )
     key = hashlib.sha256(key_src.encode()).hexdigest()[:24]
     path = _cache_path(key)
@@ -247,7 +264,13 @@ def expected_architecture(model_args: dict[str, Any], text_tokens: int | None, s
         try:
             atomic_write_bytes(path, json.dumps(entry).encode())  # concurrent checks never read half a file
         except OSError as exc:
-            _warn_once("cache-write", "%s", EnvironmentProblem(
-                path.parent, f"cannot write the architecture cache ({exc.strerror or exc}); built in memory this time.",
-                "free disk space or set XTTS_QA_CACHE to a writable folder."))
+            _warn_once(
+                "cache-write",
+                "%s",
+                EnvironmentProblem(
+                    path.parent,
+                    f"cannot write the architecture cache ({exc.strerror or exc}); built in memory this time.",
+                    "free disk space or set XTTS_QA_CACHE to a writable folder.",
+                ),
+            )
     return arch

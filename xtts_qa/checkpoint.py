@@ -26,7 +26,16 @@ from xtts_qa.safeload import PickledConfig, load_json, load_torch, plain
 
 log = logging.getLogger("xtts_qa")
 
-__all__ = ["ROLES", "LoadProblem", "LoadedCheckpoint", "Bundle", "open_bundle", "locate_files", "normalise_keys", "strip_dvae_prefix"]
+__all__ = [
+    "ROLES",
+    "LoadProblem",
+    "LoadedCheckpoint",
+    "Bundle",
+    "open_bundle",
+    "locate_files",
+    "normalise_keys",
+    "strip_dvae_prefix",
+]
 
 #: role -> default file name in a model folder
 ROLES: dict[str, str] = {
@@ -98,9 +107,9 @@ class LoadedCheckpoint:
 
     def lookup(self, raw_key: str) -> torch.Tensor | None:
         """The tensor stored under a raw (un-normalised) key."""
-        key = raw_key[len("xtts."):] if raw_key.startswith("xtts.") else raw_key
+        key = raw_key[len("xtts.") :] if raw_key.startswith("xtts.") else raw_key
         if key.startswith("dvae."):
-            return self.dvae_tensors.get(key[len("dvae."):])
+            return self.dvae_tensors.get(key[len("dvae.") :])
         if key in self.trainer_tensors:
             return self.trainer_tensors[key]
         return self.tensors.get(self.renamed.get(raw_key, key))
@@ -198,7 +207,9 @@ def locate_files(target: str | Path) -> tuple[Path, dict[str, Path]]:
     return folder, paths
 
 
-def normalise_keys(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, str], dict[str, list[str]]]:
+def normalise_keys(
+    state: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, str], dict[str, list[str]]]:
     """Split a raw state dict into (xtts, dvae, trainer-extra) parts in the inference namespace.
 
     Strips ``xtts.``, moves ``dvae.*`` and ``torch_mel_spectrogram_*`` aside, and renames legacy weight-norm
@@ -210,12 +221,12 @@ def normalise_keys(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     extra: dict[str, Any] = {}
     renamed: dict[str, str] = {}
     sources: dict[str, list[str]] = {}
-    stripped = {raw: raw[len("xtts."):] if raw.startswith("xtts.") else raw for raw in state}
+    stripped = {raw: raw[len("xtts.") :] if raw.startswith("xtts.") else raw for raw in state}
     present = set(stripped.values())
     for raw, value in state.items():
         key = stripped[raw]
         if key.startswith("dvae."):
-            dvae[key[len("dvae."):]] = value
+            dvae[key[len("dvae.") :]] = value
             continue
         if key.startswith(_TRAINER_EXTRA_PREFIXES):
             extra[key] = value
@@ -242,7 +253,7 @@ def strip_dvae_prefix(state: dict[str, Any]) -> dict[str, torch.Tensor]:
 
 
 def _normalised_name(raw: str) -> str:
-    return raw[len("xtts."):] if raw.startswith("xtts.") else raw
+    return raw[len("xtts.") :] if raw.startswith("xtts.") else raw
 
 
 def _admit_tensors(candidates: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -321,7 +332,11 @@ def _read_vocab(path: Path) -> dict[str, int]:
     try:
         tokenizer = Tokenizer.from_str(json.dumps(data))
     except Exception as exc:  # tokenizers raises a bare Exception subtype
-        raise InputError(path, f"is JSON but not a tokenizers BPE file ({str(exc)[:160]}).", "copy vocab.json from the base model folder.") from None
+        raise InputError(
+            path,
+            f"is JSON but not a tokenizers BPE file ({str(exc)[:160]}).",
+            "copy vocab.json from the base model folder.",
+        ) from None
     return dict(tokenizer.get_vocab(with_added_tokens=True))
 
 
@@ -356,8 +371,15 @@ def _config_shape_problem(config: Any) -> str | None:
 
 
 def _json_type(value: Any) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number",
-            type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "object",
+        list: "array",
+        str: "string",
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 #: what each support file must hold, as (check, description)
@@ -409,7 +431,9 @@ def open_bundle(target: str | Path) -> Bundle:
                 except ValueError as err:  # our own readers' "holds no tensors", "nested too deep", ...
                     raise InputError(path, f"{err}.", "check that this is the right file.") from None
         except InputError as err:
-            kind = "missing" if not safe_exists(path) else "refused" if err.problem.startswith("refused") else "unreadable"
+            kind = (
+                "missing" if not safe_exists(path) else "refused" if err.problem.startswith("refused") else "unreadable"
+            )
             bundle.problems.append(LoadProblem(role, str(path), err.problem, err.fix, kind=kind))
         return None
 
@@ -418,7 +442,9 @@ def open_bundle(target: str | Path) -> Bundle:
     if config is not None or (safe_exists(paths["config"]) and not bundle.problem("config")):
         problem = _config_shape_problem(config)
         if problem:
-            bundle.problems.append(LoadProblem("config", str(paths["config"]), problem, "restore config.json from the base model folder."))
+            bundle.problems.append(
+                LoadProblem("config", str(paths["config"]), problem, "restore config.json from the base model folder.")
+            )
             config = None
     bundle.config = config
     bundle.config_source = str(paths["config"]) if bundle.config is not None else None
@@ -448,12 +474,22 @@ def _support(bundle: Bundle, role: str, attempt: Any) -> Any:
         return None
     accepts, wanted = _PAYLOADS[role]
     if not accepts(value):
-        bundle.problems.append(LoadProblem(
-            role, str(path), f"holds {'None' if value is None else 'a ' + type(value).__name__}, not {wanted}: as good as a missing file.",
-            "copy it from the base model folder.", kind="missing"))
+        bundle.problems.append(
+            LoadProblem(
+                role,
+                str(path),
+                f"holds {'None' if value is None else 'a ' + type(value).__name__}, not {wanted}: as good as a missing file.",
+                "copy it from the base model folder.",
+                kind="missing",
+            )
+        )
         return None if value is None else value
     reason = _support_tensor_problem(value)
     if reason:
-        bundle.problems.append(LoadProblem(role, str(path), f"a tensor in it cannot be used: {reason}.", "copy it from the base model folder."))
+        bundle.problems.append(
+            LoadProblem(
+                role, str(path), f"a tensor in it cannot be used: {reason}.", "copy it from the base model folder."
+            )
+        )
         return None
     return value

@@ -19,17 +19,36 @@ from xtts_qa.errors import XttsQaError
 log = logging.getLogger("xtts_qa")
 
 #: modules that add sub-commands: each has ``register(subparsers)`` setting ``func`` on its parsers
-COMMAND_MODULES = ["xtts_qa.demo.run", "xtts_qa.reporting.cli", "xtts_qa.evaluation.cli", "xtts_qa.repair.cli", "xtts_qa.sweep"]
+COMMAND_MODULES = [
+    "xtts_qa.demo.run",
+    "xtts_qa.commands.history",
+    "xtts_qa.commands.eval",
+    "xtts_qa.commands.repair",
+    "xtts_qa.sweep",
+]
 
 
 def add_rule_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``check`` and the pytest plugin's health items."""
-    parser.add_argument("--base", help="base model folder to compare with (the model this checkpoint was fine-tuned from)")
-    parser.add_argument("--intent", choices=("inference", "finetune", "restore"), default="inference",
-                        help="what you will do with it: speak (inference), start a fine-tune from it, or resume training (restore)")
-    parser.add_argument("--select", action="append", default=[], metavar="CODE|GROUP|NAME",
-                        help="run only these rules (code, code prefix such as XQ4, group, or name); repeatable, comma-separated")
-    parser.add_argument("--ignore", action="append", default=[], metavar="CODE|GROUP|NAME", help="skip these rules; repeatable")
+    parser.add_argument(
+        "--base", help="base model folder to compare with (the model this checkpoint was fine-tuned from)"
+    )
+    parser.add_argument(
+        "--intent",
+        choices=("inference", "finetune", "restore"),
+        default="inference",
+        help="what you will do with it: speak (inference), start a fine-tune from it, or resume training (restore)",
+    )
+    parser.add_argument(
+        "--select",
+        action="append",
+        default=[],
+        metavar="CODE|GROUP|NAME",
+        help="run only these rules (code, code prefix such as XQ4, group, or name); repeatable, comma-separated",
+    )
+    parser.add_argument(
+        "--ignore", action="append", default=[], metavar="CODE|GROUP|NAME", help="skip these rules; repeatable"
+    )
 
 
 def split_list(values: Sequence[str]) -> tuple[str, ...]:
@@ -37,8 +56,8 @@ def split_list(values: Sequence[str]) -> tuple[str, ...]:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from xtts_qa.check_text import render_check
     from xtts_qa.engine import check
-    from xtts_qa.render import render_check
     from xtts_qa.rules import CheckOptions
 
     options = CheckOptions(intent=args.intent, select=split_list(args.select), ignore=split_list(args.ignore))
@@ -51,22 +70,37 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_rules(args: argparse.Namespace) -> int:
-    from xtts_qa.render import render_rule_table
+    from xtts_qa.check_text import render_rule_table
     from xtts_qa.rules import select_rules
 
     rules = select_rules(split_list(args.select))
     if args.json:
-        print(json.dumps([{"code": r.code, "name": r.name, "severity": r.severity.value,
-                           "severity_by_intent": {i: (s.value if s else None) for i, s in r.severities().items()},
-                           "groups": list(r.groups), "repair": r.repair,
-                           "what": r.what, "why": r.why, "fix": r.fix} for r in rules], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "code": r.code,
+                        "name": r.name,
+                        "severity": r.severity.value,
+                        "severity_by_intent": {i: (s.value if s else None) for i, s in r.severities().items()},
+                        "groups": list(r.groups),
+                        "repair": r.repair,
+                        "what": r.what,
+                        "why": r.why,
+                        "fix": r.fix,
+                    }
+                    for r in rules
+                ],
+                indent=2,
+            )
+        )
     else:
         print(render_rule_table(rules))
     return 0
 
 
 def _cmd_rule(args: argparse.Namespace) -> int:
-    from xtts_qa.render import render_rule
+    from xtts_qa.check_text import render_rule
     from xtts_qa.rules import get_rule
 
     print(render_rule(get_rule(args.code)))
@@ -74,7 +108,9 @@ def _cmd_rule(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xtts-qa", description="Health checks and evaluation for Coqui XTTS-v2 checkpoints.")
+    parser = argparse.ArgumentParser(
+        prog="xtts-qa", description="Health checks and evaluation for Coqui XTTS-v2 checkpoints."
+    )
     parser.add_argument("--version", action="version", version=f"xtts-qa {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -138,16 +174,21 @@ def _run_guarded(args: argparse.Namespace) -> int:
         return 2
     except (RecursionError, MemoryError) as exc:
         log.debug("unbounded input", exc_info=True)
-        print(f"xtts-qa: error: an input needs more {'nesting' if isinstance(exc, RecursionError) else 'memory'} than this "
-              "check may use (see README: Resource limits). Fix: check the files you passed.", file=sys.stderr)
+        print(
+            f"xtts-qa: error: an input needs more {'nesting' if isinstance(exc, RecursionError) else 'memory'} than this "
+            "check may use (see README: Resource limits). Fix: check the files you passed.",
+            file=sys.stderr,
+        )
         return 2
     except Exception as exc:  # a defect in xtts_qa: still one line, the traceback only on request
         if os.environ.get("XTTS_QA_DEBUG"):
             raise
         log.debug("internal error", exc_info=True)
         text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        print(f"xtts-qa: internal error: {type(exc).__name__}: {text} (please report it; XTTS_QA_DEBUG=1 shows the traceback)",
-              file=sys.stderr)
+        print(
+            f"xtts-qa: internal error: {type(exc).__name__}: {text} (please report it; XTTS_QA_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
         return 2
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from xtts_qa import __version__
 from xtts_qa.checkpoint import Bundle, open_bundle
-from xtts_qa.results import CheckReport, RuleResult, Status
 from xtts_qa.loadability import load_verdict
+from xtts_qa.results import CheckReport, RuleResult, Status
 from xtts_qa.rules import CheckOptions, Context, Rule, select_rules
 
 log = logging.getLogger("xtts_qa")
@@ -50,13 +50,20 @@ def run_rule(rule: type[Rule], ctx: Context) -> RuleResult:
         findings = tuple(inst.check(ctx))
     except Exception as exc:  # a defect in a rule must not take the whole report down, nor pass silently
         log.error("rule %s crashed: %s: %s", rule.code, type(exc).__name__, exc)
-        return RuleResult(rule.code, rule.name, Status.ERROR, seconds=time.perf_counter() - started,
-                          error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+        return RuleResult(
+            rule.code,
+            rule.name,
+            Status.ERROR,
+            seconds=time.perf_counter() - started,
+            error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}",
+        )
     status = Status.FAILED if findings else Status.PASSED
     return RuleResult(rule.code, rule.name, status, findings, seconds=time.perf_counter() - started)
 
 
-def run_rules(candidate: Bundle, base: Bundle | None, options: CheckOptions, started: float | None = None) -> CheckReport:
+def run_rules(
+    candidate: Bundle, base: Bundle | None, options: CheckOptions, started: float | None = None
+) -> CheckReport:
     """Run the rules ``options`` select over already-opened bundles."""
     return report_for(Context(candidate, base, options), started)
 
@@ -101,9 +108,15 @@ def report_meta(ctx: Context) -> dict[str, Any]:
 def build_report(meta: dict[str, Any], results: tuple[RuleResult, ...], seconds: float) -> CheckReport:
     """The one place a :class:`CheckReport` is assembled (the CLI, the engine and the plugin's collector)."""
     return CheckReport(
-        target=meta["target"], base=meta["base"], layout=meta["layout"], files=dict(meta["files"]),
-        results=tuple(sorted(results, key=lambda r: r.code)), loads_in_coqui=meta["loads_in_coqui"],
-        unreadable=bool(meta["unreadable"]), seconds=seconds, provenance=dict(meta["provenance"]),
+        target=meta["target"],
+        base=meta["base"],
+        layout=meta["layout"],
+        files=dict(meta["files"]),
+        results=tuple(sorted(results, key=lambda r: r.code)),
+        loads_in_coqui=meta["loads_in_coqui"],
+        unreadable=bool(meta["unreadable"]),
+        seconds=seconds,
+        provenance=dict(meta["provenance"]),
     )
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 def shorten_path(path: str | Path, limit: int = 240) -> str:
     """A path for a one-line message: a hostile 5000-character name is elided in the middle."""
     text = str(path)
-    return text if len(text) <= limit else f"{text[:limit // 2]}...({len(text)} characters)...{text[-limit // 2:]}"
+    return text if len(text) <= limit else f"{text[: limit // 2]}...({len(text)} characters)...{text[-limit // 2 :]}"
 
 
 class XttsQaError(Exception):

@@ -22,7 +22,15 @@ from typing import Any
 from xtts_qa.errors import EnvironmentProblem, InputError
 from xtts_qa.limits import MAX_JSON_BYTES, MAX_NESTING, nesting_depth
 
-__all__ = ["reading", "require_regular_file", "read_bytes", "read_text", "read_json", "safe_exists", "describe_os_error"]
+__all__ = [
+    "reading",
+    "require_regular_file",
+    "read_bytes",
+    "read_text",
+    "read_json",
+    "safe_exists",
+    "describe_os_error",
+]
 
 
 def describe_os_error(exc: OSError) -> tuple[str, str]:
@@ -31,7 +39,10 @@ def describe_os_error(exc: OSError) -> tuple[str, str]:
     if isinstance(exc, PermissionError) or code in (errno.EACCES, errno.EPERM):
         return "permission denied.", "make the file readable by this user (chmod / chown) or run as its owner."
     if code == errno.ENAMETOOLONG:
-        return "the path is too long for the file system.", "use a shorter path (check config pointers such as tokenizer_file)."
+        return (
+            "the path is too long for the file system.",
+            "use a shorter path (check config pointers such as tokenizer_file).",
+        )
     if code == errno.ELOOP:
         return "is a symbolic link loop.", "point the link at a real file."
     if code == errno.ENOENT:
@@ -46,7 +57,9 @@ def describe_os_error(exc: OSError) -> tuple[str, str]:
 
 
 @contextlib.contextmanager
-def reading(path: str | Path, fix: str = "copy or export the file again, or restore it from the base model folder.") -> Iterator[None]:
+def reading(
+    path: str | Path, fix: str = "copy or export the file again, or restore it from the base model folder."
+) -> Iterator[None]:
     """Run a read of ``path``; anything it raises (except our own errors) becomes an :class:`InputError`."""
     try:
         yield
@@ -56,12 +69,16 @@ def reading(path: str | Path, fix: str = "copy or export the file again, or rest
         problem, os_fix = describe_os_error(exc)
         raise InputError(path, problem, os_fix) from None
     except RecursionError:
-        raise InputError(path, f"nests too deeply to read (more than {MAX_NESTING} levels, or an object that contains itself).", fix) from None
+        raise InputError(
+            path, f"nests too deeply to read (more than {MAX_NESTING} levels, or an object that contains itself).", fix
+        ) from None
     except MemoryError:
-        raise InputError(path, "needs more memory to read than this check may use (see README: Resource limits).", fix) from None
+        raise InputError(
+            path, "needs more memory to read than this check may use (see README: Resource limits).", fix
+        ) from None
     except UnicodeError:
         raise InputError(path, "is not UTF-8 text (a binary file?).", "point at the right file.") from None
-    except Exception as exc:  # noqa: BLE001 - parsers of hostile bytes raise anything (struct.error, IndexError, ...)
+    except Exception as exc:
         raise InputError(path, f"cannot be read ({type(exc).__name__}: {_first_line(str(exc))}).", fix) from None
 
 
@@ -94,9 +111,20 @@ def require_regular_file(path: str | Path, *, allow_empty: bool = False) -> os.s
     if stat.S_ISDIR(st.st_mode):
         raise InputError(path, "is a folder where a file was expected.", "point at the file inside it.")
     if not stat.S_ISREG(st.st_mode):
-        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "a character device" if stat.S_ISCHR(st.st_mode)
-                else "a block device" if stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
-        raise InputError(path, f"is {kind}, not a regular file.", "point at the real file (copy it out of the pipe or device first).")
+        kind = (
+            "a FIFO (named pipe)"
+            if stat.S_ISFIFO(st.st_mode)
+            else "a character device"
+            if stat.S_ISCHR(st.st_mode)
+            else "a block device"
+            if stat.S_ISBLK(st.st_mode)
+            else "a socket"
+            if stat.S_ISSOCK(st.st_mode)
+            else "not a regular file"
+        )
+        raise InputError(
+            path, f"is {kind}, not a regular file.", "point at the real file (copy it out of the pipe or device first)."
+        )
     if st.st_size == 0 and not allow_empty:
         raise InputError(path, "is empty (0 bytes): the save or copy was interrupted.", "copy or export it again.")
     return st
@@ -111,8 +139,11 @@ def read_bytes(path: str | Path, max_bytes: int) -> bytes:
     path = Path(path)
     st = require_regular_file(path)
     if st.st_size > max_bytes:
-        raise InputError(path, f"is {st.st_size / 2**20:.1f} MiB, more than the {max_bytes / 2**20:.0f} MiB this kind of file may have.",
-                         "point at the right file (see README: Resource limits).")
+        raise InputError(
+            path,
+            f"is {st.st_size / 2**20:.1f} MiB, more than the {max_bytes / 2**20:.0f} MiB this kind of file may have.",
+            "point at the right file (see README: Resource limits).",
+        )
     with reading(path):
         with open(path, "rb") as fh:
             data = fh.read(max_bytes + 1)
@@ -130,7 +161,9 @@ def read_text(path: str | Path, max_bytes: int) -> str:
         raise InputError(path, "is not UTF-8 text (a binary file?).", "point at the right file.") from None
 
 
-def read_json(path: str | Path, *, max_bytes: int = MAX_JSON_BYTES, fix: str = "restore it from the base model folder.") -> Any:
+def read_json(
+    path: str | Path, *, max_bytes: int = MAX_JSON_BYTES, fix: str = "restore it from the base model folder."
+) -> Any:
     """Parse a JSON file within the size and nesting limits.
 
     Raises:

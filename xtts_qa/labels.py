@@ -16,7 +16,7 @@ def checkpoint_labels(targets: Sequence[str | Path]) -> list[str]:
 
     def name(path: Path, depth: int) -> str:
         leaf = path.stem if path.suffix == ".pth" or path.is_file() else path.name
-        parts = [*path.parent.parts[-(depth - 1):], leaf] if depth > 1 else [leaf]
+        parts = [*path.parent.parts[-(depth - 1) :], leaf] if depth > 1 else [leaf]
         return "-".join(p for p in parts if p not in ("/", ""))
 
     depth = 1

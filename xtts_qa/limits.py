@@ -16,9 +16,20 @@ from typing import Any
 import torch
 
 __all__ = [
-    "MAX_TENSOR_ELEMENTS", "MAX_EXPANDED_ELEMENTS", "MAX_ALIASED_FACTOR", "MAX_JSON_BYTES", "MAX_NESTING",
-    "MAX_YAML_BYTES", "MAX_YAML_NODES", "MAX_SENTENCE_CHARS", "MODEL_ARG_RANGES", "SAMPLE_RATE_RANGE",
-    "TensorBudget", "tensor_problem", "model_args_problems", "nesting_depth",
+    "MAX_TENSOR_ELEMENTS",
+    "MAX_EXPANDED_ELEMENTS",
+    "MAX_ALIASED_FACTOR",
+    "MAX_JSON_BYTES",
+    "MAX_NESTING",
+    "MAX_YAML_BYTES",
+    "MAX_YAML_NODES",
+    "MAX_SENTENCE_CHARS",
+    "MODEL_ARG_RANGES",
+    "SAMPLE_RATE_RANGE",
+    "TensorBudget",
+    "tensor_problem",
+    "model_args_problems",
+    "nesting_depth",
 ]
 
 #: most elements one tensor may declare (2^27 = 134 M; the largest XTTS-v2 tensor has 6.8 M, a 128k-token
@@ -91,7 +102,9 @@ def tensor_problem(t: torch.Tensor) -> str | None:
     if t.layout != torch.strided:
         return f"{str(t.layout).replace('torch.', '')} layout: load_state_dict needs a dense (strided) tensor"
     if t.is_quantized:
-        return f"quantized ({str(t.dtype).replace('torch.', '')}): load_state_dict cannot copy it into a float parameter"
+        return (
+            f"quantized ({str(t.dtype).replace('torch.', '')}): load_state_dict cannot copy it into a float parameter"
+        )
     if t.device.type == "meta":
         return "meta tensor: carries no data"
     numel = t.numel()
@@ -101,8 +114,10 @@ def tensor_problem(t: torch.Tensor) -> str | None:
     if _span(t) > held:
         return f"its view reaches element {_span(t)} but its storage holds {held}"
     if numel - held > MAX_EXPANDED_ELEMENTS:
-        return (f"declares {numel:.3g} elements but its storage holds {held} (an expanded or overlapping view; "
-                f"more than {MAX_EXPANDED_ELEMENTS:.3g} extra elements are refused)")
+        return (
+            f"declares {numel:.3g} elements but its storage holds {held} (an expanded or overlapping view; "
+            f"more than {MAX_EXPANDED_ELEMENTS:.3g} extra elements are refused)"
+        )
     return None
 
 
@@ -128,8 +143,10 @@ class TensorBudget:
         stored = self.stored if ident in self._seen else self.stored + _storage_elements(t)
         declared = self.declared + t.numel()
         if declared > MAX_ALIASED_FACTOR * stored + MAX_EXPANDED_ELEMENTS:
-            return (f"aliased: the file's tensors would declare {declared:.3g} elements over {stored:.3g} stored "
-                    f"(more than {MAX_ALIASED_FACTOR}x; views of one storage repeated)")
+            return (
+                f"aliased: the file's tensors would declare {declared:.3g} elements over {stored:.3g} stored "
+                f"(more than {MAX_ALIASED_FACTOR}x; views of one storage repeated)"
+            )
         self._seen.add(ident)
         self.stored, self.declared = stored, declared
         return None

@@ -16,7 +16,7 @@ import logging
 import zipfile
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from xtts_qa.cache import atomic_write_bytes, cache_dir
 
@@ -25,8 +25,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("xtts_qa")
 
-__all__ = ["expected_keys", "missing_keys", "unexpected_keys", "shape_mismatches", "uses_v1_layout",
-           "coqui_allowed_globals", "pickled_globals", "refused_globals", "load_verdict"]
+__all__ = [
+    "expected_keys",
+    "missing_keys",
+    "unexpected_keys",
+    "shape_mismatches",
+    "uses_v1_layout",
+    "coqui_allowed_globals",
+    "pickled_globals",
+    "refused_globals",
+    "load_verdict",
+]
 
 
 def _extras_present(ctx: Context) -> set[str]:
@@ -114,7 +123,7 @@ def coqui_allowed_globals() -> frozenset[str] | None:
                 str(o[1]) if isinstance(o, tuple) else f"{o.__module__}.{o.__qualname__}"
                 for o in torch.serialization.get_safe_globals()
             )
-    except Exception as exc:  # noqa: BLE001 - coqui-tts missing or changed: say so, judge without it
+    except Exception as exc:
         log.warning("cannot read coqui-tts's allowed pickle globals (%s: %s)", type(exc).__name__, exc)
         return None
     try:
@@ -132,7 +141,7 @@ def pickled_globals(path: Path) -> list[str]:
         return []
     try:
         return list(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
-    except Exception:  # noqa: BLE001 - unreadable files are reported by the loader, not here
+    except Exception:
         return []
 
 

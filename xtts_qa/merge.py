@@ -27,7 +27,7 @@ from xtts_qa.cache import file_digest
 from xtts_qa.checkpoint import ROLES, Bundle, open_bundle
 from xtts_qa.engine import check, run_rules, versions
 from xtts_qa.errors import InputError, UsageError
-from xtts_qa.pages import PageReleaser
+from xtts_qa.mmap_pages import PageReleaser
 from xtts_qa.repair.writer import LazyTensor, NewFolder, copy_file, save_streaming
 from xtts_qa.results import CheckReport, Severity
 from xtts_qa.rules import CheckOptions, Context
@@ -106,8 +106,10 @@ def merge_weights(raw: Sequence[str | float], count: int, *, normalise: bool = F
     total = math.fsum(weights)
     if abs(total - 1.0) > _SUM_TOLERANCE:
         if not normalise:
-            raise UsageError(f"--weights sum to {total:.6g}, not 1: every GPT tensor would be scaled by {total:.3g} and the model "
-                             "babbles (XQ901). Fix: give weights that sum to 1, or pass --normalise to scale them.")
+            raise UsageError(
+                f"--weights sum to {total:.6g}, not 1: every GPT tensor would be scaled by {total:.3g} and the model "
+                "babbles (XQ901). Fix: give weights that sum to 1, or pass --normalise to scale them."
+            )
         if total <= 0:
             raise UsageError(f"--weights sum to {total:.6g}: they cannot be normalised to 1.")
         weights = [w / total for w in weights]
@@ -118,33 +120,52 @@ def _fit_to_merge(path: Path, bundle: Bundle, base: Bundle, base_arch: object) -
     """Refuse an input that is not a readable fine-tune of ``base`` with its config and vocab."""
     if bundle.checkpoint is None:
         p = bundle.problem("model")
-        raise InputError(path, f"cannot be merged: its model cannot be read ({p.problem if p else 'no model file'}).",
-                         "copy or export it again.")
+        raise InputError(
+            path,
+            f"cannot be merged: its model cannot be read ({p.problem if p else 'no model file'}).",
+            "copy or export it again.",
+        )
     arch = Context(bundle, None, CheckOptions()).arch
     if arch is None or getattr(arch, "model", None) != getattr(base_arch, "model", None):
-        raise InputError(path, "cannot be merged: its config.json/vocab.json describe another architecture than the base's "
-                         "(layers, channels, vocabulary size).", "merge only fine-tunes of the same base with its config.json.")
+        raise InputError(
+            path,
+            "cannot be merged: its config.json/vocab.json describe another architecture than the base's "
+            "(layers, channels, vocabulary size).",
+            "merge only fine-tunes of the same base with its config.json.",
+        )
     if bundle.vocab_digest() != base.vocab_digest():
-        raise InputError(path, "cannot be merged: its vocab.json differs from the base's (token ids would not line up).",
-                         "merge only fine-tunes trained with the base's vocab.json.")
+        raise InputError(
+            path,
+            "cannot be merged: its vocab.json differs from the base's (token ids would not line up).",
+            "merge only fine-tunes trained with the base's vocab.json.",
+        )
     report = run_rules(bundle, base, CheckOptions(select=_GATE))
     errors = [f for f in report.findings if f.severity is Severity.ERROR]
     if errors:
         first = errors[0]
         what = "is not a fine-tune of the base" if first.code == "XQ902" else "is not fit to merge"
-        raise InputError(path, f"{what}: {first.code} {first.name}: {first.message}"
-                         + (f" (+{len(errors) - 1} more errors)" if len(errors) > 1 else ""), first.fix)
+        raise InputError(
+            path,
+            f"{what}: {first.code} {first.name}: {first.message}"
+            + (f" (+{len(errors) - 1} more errors)" if len(errors) > 1 else ""),
+            first.fix,
+        )
 
 
-def _merged(key: str, inputs: list[Bundle], base: Bundle, weights: list[float], method: str, releaser: PageReleaser) -> LazyTensor:
+def _merged(
+    key: str, inputs: list[Bundle], base: Bundle, weights: list[float], method: str, releaser: PageReleaser
+) -> LazyTensor:
     ref = base.checkpoint.tensors[key]  # type: ignore[union-attr]
 
     def produce() -> torch.Tensor:
         tensors = [b.checkpoint.tensors[key] for b in inputs]  # type: ignore[union-attr]
         for t in tensors:
             if tuple(t.shape) != tuple(ref.shape):
-                raise InputError(inputs[0].target, f"{key} has shape {list(t.shape)}, the base {list(ref.shape)}.",
-                                 "merge only fine-tunes of this base.")
+                raise InputError(
+                    inputs[0].target,
+                    f"{key} has shape {list(t.shape)}, the base {list(ref.shape)}.",
+                    "merge only fine-tunes of this base.",
+                )
         acc = tensors[0].to(torch.float64).mul_(weights[0])
         for w, t in zip(weights[1:], tensors[1:]):
             acc.add_(t.to(torch.float64), alpha=w)
@@ -157,8 +178,13 @@ def _merged(key: str, inputs: list[Bundle], base: Bundle, weights: list[float], 
     return LazyTensor(tuple(ref.shape), ref.dtype, produce)
 
 
-def merge(inputs: Sequence[str | Path], base: str | Path, weights: Sequence[str | float], out: str | Path,
-          options: MergeOptions | None = None) -> MergeResult:
+def merge(
+    inputs: Sequence[str | Path],
+    base: str | Path,
+    weights: Sequence[str | float],
+    out: str | Path,
+    options: MergeOptions | None = None,
+) -> MergeResult:
     """Merge fine-tunes of ``base`` into the NEW folder ``out`` and check the result against ``base``.
 
     Raises:
@@ -176,8 +202,11 @@ def merge(inputs: Sequence[str | Path], base: str | Path, weights: Sequence[str 
     base_bundle = open_bundle(base)
     base_arch = Context(base_bundle, None, CheckOptions()).arch
     if base_bundle.checkpoint is None or base_arch is None:
-        raise InputError(base, "the base model cannot be read or its config.json does not build a model.",
-                         "pass the base model folder (model.pth, config.json, vocab.json, ...) as --base.")
+        raise InputError(
+            base,
+            "the base model cannot be read or its config.json does not build a model.",
+            "pass the base model folder (model.pth, config.json, vocab.json, ...) as --base.",
+        )
     bundles = [open_bundle(p) for p in paths]
     for path, bundle in zip(paths, bundles):
         _fit_to_merge(path, bundle, base_bundle, base_arch)
@@ -202,16 +231,32 @@ def merge(inputs: Sequence[str | Path], base: str | Path, weights: Sequence[str 
         record = {
             "method": options.method,
             "formula": "sum_i w_i * FT_i" if options.method == "average" else "BASE + sum_i w_i * (FT_i - BASE)",
-            "weights_given": [str(w) for w in weights], "weights_used": used, "normalised": options.normalise and bool(weights),
-            "inputs": [{"path": str(p.resolve()), "model": str(b.paths["model"]), "model_digest": file_digest(b.paths["model"]),
-                        "layout": b.checkpoint.layout if b.checkpoint else None, "weight": w}
-                       for p, b, w in zip(paths, bundles, used)],
-            "base": {"path": str(Path(base).resolve()), "model_digest": file_digest(base_bundle.paths["model"]),
-                     "vocab_digest": base_bundle.vocab_digest()},
-            "merged": f"{merged} gpt.* floating-point tensors", "copied_from_base": f"{copied} tensors and {', '.join(support)}",
-            "versions": versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "weights_given": [str(w) for w in weights],
+            "weights_used": used,
+            "normalised": options.normalise and bool(weights),
+            "inputs": [
+                {
+                    "path": str(p.resolve()),
+                    "model": str(b.paths["model"]),
+                    "model_digest": file_digest(b.paths["model"]),
+                    "layout": b.checkpoint.layout if b.checkpoint else None,
+                    "weight": w,
+                }
+                for p, b, w in zip(paths, bundles, used)
+            ],
+            "base": {
+                "path": str(Path(base).resolve()),
+                "model_digest": file_digest(base_bundle.paths["model"]),
+                "vocab_digest": base_bundle.vocab_digest(),
+            },
+            "merged": f"{merged} gpt.* floating-point tensors",
+            "copied_from_base": f"{copied} tensors and {', '.join(support)}",
+            "versions": versions(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         folder.path(PROVENANCE_FILE).write_text(json.dumps(record, indent=2))
         done = folder.commit()
     after = check(done, base, CheckOptions())
-    return MergeResult(done, tuple(paths), tuple(used), options.method, merged, copied, tuple(support), done / PROVENANCE_FILE, after)
+    return MergeResult(
+        done, tuple(paths), tuple(used), options.method, merged, copied, tuple(support), done / PROVENANCE_FILE, after
+    )

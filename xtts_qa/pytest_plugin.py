@@ -30,7 +30,20 @@ from xtts_qa.plugin.hooks import (
 )
 
 __all__ = [
-    "pytest_addoption", "pytest_configure", "pytest_unconfigure", "pytest_collection_modifyitems", "pytest_generate_tests",
-    "pytest_runtest_makereport", "pytest_sessionfinish", "pytest_terminal_summary", "pytest_report_header",
-    "xtts_settings", "xtts_device", "xtts_checkpoint", "xtts_bundle", "xtts_check_report", "xtts_synthesiser", "xtts_eval",
+    "pytest_addoption",
+    "pytest_configure",
+    "pytest_unconfigure",
+    "pytest_collection_modifyitems",
+    "pytest_generate_tests",
+    "pytest_runtest_makereport",
+    "pytest_sessionfinish",
+    "pytest_terminal_summary",
+    "pytest_report_header",
+    "xtts_settings",
+    "xtts_device",
+    "xtts_checkpoint",
+    "xtts_bundle",
+    "xtts_check_report",
+    "xtts_synthesiser",
+    "xtts_eval",
 ]

@@ -17,7 +17,16 @@ from typing import Any
 #: Version of the JSON contract of :meth:`CheckReport.to_dict` (``xtts_qa/schemas/check_report.schema.json``).
 SCHEMA_VERSION = 2
 
-__all__ = ["SCHEMA_VERSION", "Severity", "Status", "Finding", "RuleResult", "CheckReport", "check_report_schema", "validate_check_report"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Severity",
+    "Status",
+    "Finding",
+    "RuleResult",
+    "CheckReport",
+    "check_report_schema",
+    "validate_check_report",
+]
 
 
 class Severity(str, enum.Enum):
@@ -76,8 +85,14 @@ class Finding:
     def from_dict(cls, data: dict[str, Any]) -> Finding:
         """The inverse of :meth:`to_dict`."""
         return cls(
-            code=data["code"], name=data["name"], severity=Severity(data["severity"]), message=data["message"],
-            why=data["why"], fix=data["fix"], file=data.get("file"), details=dict(data.get("details") or {}),
+            code=data["code"],
+            name=data["name"],
+            severity=Severity(data["severity"]),
+            message=data["message"],
+            why=data["why"],
+            fix=data["fix"],
+            file=data.get("file"),
+            details=dict(data.get("details") or {}),
         )
 
 
@@ -126,9 +141,13 @@ class RuleResult:
     def from_dict(cls, data: dict[str, Any]) -> RuleResult:
         """The inverse of :meth:`to_dict`."""
         return cls(
-            code=data["code"], name=data["name"], status=Status(data["status"]),
+            code=data["code"],
+            name=data["name"],
+            status=Status(data["status"]),
             findings=tuple(Finding.from_dict(f) for f in data.get("findings") or ()),
-            skip_reason=data.get("skip_reason") or "", seconds=float(data.get("seconds") or 0.0), error=data.get("error") or "",
+            skip_reason=data.get("skip_reason") or "",
+            seconds=float(data.get("seconds") or 0.0),
+            error=data.get("error") or "",
         )
 
 
@@ -212,9 +231,14 @@ class CheckReport:
         """
         validate_check_report(data)
         return cls(
-            target=data["target"], base=data.get("base"), layout=data["layout"], files=dict(data.get("files") or {}),
-            results=tuple(RuleResult.from_dict(r) for r in data["results"]), loads_in_coqui=data.get("loads_in_coqui"),
-            unreadable=bool(data.get("unreadable")), seconds=float(data.get("seconds") or 0.0),
+            target=data["target"],
+            base=data.get("base"),
+            layout=data["layout"],
+            files=dict(data.get("files") or {}),
+            results=tuple(RuleResult.from_dict(r) for r in data["results"]),
+            loads_in_coqui=data.get("loads_in_coqui"),
+            unreadable=bool(data.get("unreadable")),
+            seconds=float(data.get("seconds") or 0.0),
             provenance=dict(data.get("provenance") or {}),
         )
 

@@ -120,16 +120,23 @@ def load_torch(path: str | Path, *, mmap: bool = True) -> Any:
                 "re-save the checkpoint as a plain state dict (torch.save({'model': model.state_dict()}, ...)) "
                 "from code you trust.",
             ) from None
-        raise InputError(path, f"cannot be read as a PyTorch checkpoint ({_first_line(text)}).", "check that this is the right file.") from None
+        raise InputError(
+            path, f"cannot be read as a PyTorch checkpoint ({_first_line(text)}).", "check that this is the right file."
+        ) from None
     except OSError as exc:
         problem, fix = describe_os_error(exc)
         raise InputError(path, problem, fix) from None
     except RecursionError:
-        raise InputError(path, f"nests too deeply to read (more than {MAX_NESTING} levels).", "re-save it as a plain state dict.") from None
+        raise InputError(
+            path, f"nests too deeply to read (more than {MAX_NESTING} levels).", "re-save it as a plain state dict."
+        ) from None
     except MemoryError:
-        raise InputError(path, "needs more memory to read than this check may use (see README: Resource limits).",
-                         "check that this is the right file.") from None
-    except Exception as exc:  # noqa: BLE001 - on garbage the unpickler raises anything (struct.error, IndexError, ...)
+        raise InputError(
+            path,
+            "needs more memory to read than this check may use (see README: Resource limits).",
+            "check that this is the right file.",
+        ) from None
+    except Exception as exc:
         text = _first_line(str(exc))
         if "NestedTensorImpl" in text:
             problem = "holds a nested tensor, which no state dict can load."
@@ -145,7 +152,7 @@ def load_torch(path: str | Path, *, mmap: bool = True) -> Any:
 def _zip_readable(path: Path) -> bool:
     try:
         return zipfile.is_zipfile(path)
-    except Exception:  # noqa: BLE001 - zipfile raises on some damaged headers instead of answering False
+    except Exception:
         return False
 
 
@@ -158,7 +165,7 @@ def _unsafe_globals(path: Path, message: str = "") -> list[str]:
     allowed = set(ALLOWED_CONFIG_CLASSES)
     try:
         found = [g for g in torch.serialization.get_unsafe_globals_in_checkpoint(str(path)) if g not in allowed]
-    except Exception:  # noqa: BLE001 - a legacy or broken file: fall back to the message
+    except Exception:
         found = []
     for name in _GLOBAL_IN_MESSAGE.findall(message):
         if name not in found and name not in allowed:

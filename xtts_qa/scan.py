@@ -2,7 +2,7 @@
 
 Reading a 1.87 GB checkpoint is the expensive part of a check, so each tensor (and its base counterpart) is read
 here once: its norm, non-finite count, bit-equality with the base, and, for the parts a fine-tune must not touch,
-the size of any difference. Pages are handed back to the kernel after each tensor (:mod:`xtts_qa.pages`).
+the size of any difference. Pages are handed back to the kernel after each tensor (:mod:`xtts_qa.mmap_pages`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from xtts_qa.pages import PageReleaser
+from xtts_qa.mmap_pages import PageReleaser
 
 __all__ = ["TensorStat", "Drift", "scan", "aggregate"]
 
@@ -155,12 +155,30 @@ def scan(
             if b.shape != t.shape:
                 stat = TensorStat(norm, stat.nonfinite, base_norm, None, True)
             elif t.dtype == b.dtype and torch.equal(t, b):
-                stat = TensorStat(norm, stat.nonfinite, base_norm, True, cosine=1.0, base_constant=diff(key) and _constant(b),
-                                  rounding="identical" if diff(key) else None)
+                stat = TensorStat(
+                    norm,
+                    stat.nonfinite,
+                    base_norm,
+                    True,
+                    cosine=1.0,
+                    base_constant=diff(key) and _constant(b),
+                    rounding="identical" if diff(key) else None,
+                )
             elif diff(key):
                 max_abs, diff_sq, cosine, rounding, ulps = _diff(t, b)
-                stat = TensorStat(norm, stat.nonfinite, base_norm, max_abs == 0.0, False, max_abs, diff_sq, cosine,
-                                  _constant(b), rounding, ulps)
+                stat = TensorStat(
+                    norm,
+                    stat.nonfinite,
+                    base_norm,
+                    max_abs == 0.0,
+                    False,
+                    max_abs,
+                    diff_sq,
+                    cosine,
+                    _constant(b),
+                    rounding,
+                    ulps,
+                )
             else:
                 stat = TensorStat(norm, stat.nonfinite, base_norm, False)
             if releaser:
@@ -212,9 +230,16 @@ class Drift:
         def num(x: float) -> float | str:
             return x if math.isfinite(x) else str(x)
 
-        return {"compared": self.compared, "changed": self.changed, "max_abs": num(self.max_abs),
-                "rel_l2": num(self.rel_l2), "examples": list(self.examples), "beyond_rounding": self.beyond_rounding,
-                "rounding": self.rounding, "max_ulps": num(self.max_ulps)}
+        return {
+            "compared": self.compared,
+            "changed": self.changed,
+            "max_abs": num(self.max_abs),
+            "rel_l2": num(self.rel_l2),
+            "examples": list(self.examples),
+            "beyond_rounding": self.beyond_rounding,
+            "rounding": self.rounding,
+            "max_ulps": num(self.max_ulps),
+        }
 
 
 def aggregate(stats: dict[str, TensorStat], keys: Iterable[str]) -> Drift:
@@ -246,4 +271,6 @@ def aggregate(stats: dict[str, TensorStat], keys: Iterable[str]) -> Drift:
         diff_sq += s.diff_sq
     rel = math.sqrt(diff_sq / base_sq) if base_sq > 0 else (0.0 if diff_sq == 0 else math.inf)
     examples = tuple((hard + soft)[:5])
-    return Drift(compared, changed, max_abs, rel, examples, beyond, order[coarsest] if coarsest >= 0 else None, max_ulps)
+    return Drift(
+        compared, changed, max_abs, rel, examples, beyond, order[coarsest] if coarsest >= 0 else None, max_ulps
+    )

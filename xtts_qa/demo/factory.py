@@ -18,23 +18,52 @@ import torch
 
 log = logging.getLogger("xtts_qa")
 
-__all__ = ["LANGUAGES", "SIZES", "ModelFiles", "model_args_for", "write_vocab", "build_model_folder", "save_inference", "save_trainer"]
+__all__ = [
+    "LANGUAGES",
+    "SIZES",
+    "ModelFiles",
+    "model_args_for",
+    "write_vocab",
+    "build_model_folder",
+    "save_inference",
+    "save_trainer",
+]
 
 #: XTTS-v2's 17 languages, as in its config.json
 LANGUAGES = ["en", "es", "fr", "de", "it", "pt", "pl", "tr", "ru", "nl", "cs", "ar", "zh-cn", "hu", "ko", "ja", "hi"]
 
 _V2_ARGS: dict[str, Any] = {
-    "gpt_layers": 30, "gpt_n_model_channels": 1024, "gpt_n_heads": 16, "gpt_number_text_tokens": 6681,
-    "gpt_num_audio_tokens": 1026, "gpt_start_audio_token": 1024, "gpt_stop_audio_token": 1025,
-    "gpt_max_audio_tokens": 605, "gpt_max_text_tokens": 402, "gpt_max_prompt_tokens": 70,
-    "gpt_use_perceiver_resampler": True, "gpt_code_stride_len": 1024, "input_sample_rate": 22050,
-    "output_sample_rate": 24000, "output_hop_length": 256, "decoder_input_dim": 1024, "d_vector_dim": 512,
-    "cond_d_vector_in_each_upsampling_layer": True, "duration_const": 102400, "kv_cache": True,
+    "gpt_layers": 30,
+    "gpt_n_model_channels": 1024,
+    "gpt_n_heads": 16,
+    "gpt_number_text_tokens": 6681,
+    "gpt_num_audio_tokens": 1026,
+    "gpt_start_audio_token": 1024,
+    "gpt_stop_audio_token": 1025,
+    "gpt_max_audio_tokens": 605,
+    "gpt_max_text_tokens": 402,
+    "gpt_max_prompt_tokens": 70,
+    "gpt_use_perceiver_resampler": True,
+    "gpt_code_stride_len": 1024,
+    "input_sample_rate": 22050,
+    "output_sample_rate": 24000,
+    "output_hop_length": 256,
+    "decoder_input_dim": 1024,
+    "d_vector_dim": 512,
+    "cond_d_vector_in_each_upsampling_layer": True,
+    "duration_const": 102400,
+    "kv_cache": True,
 }
 SIZES: dict[str, dict[str, Any]] = {
     "full": dict(_V2_ARGS),
-    "tiny": {**_V2_ARGS, "gpt_layers": 1, "gpt_n_model_channels": 64, "gpt_n_heads": 2, "decoder_input_dim": 64,
-             "gpt_number_text_tokens": 0},
+    "tiny": {
+        **_V2_ARGS,
+        "gpt_layers": 1,
+        "gpt_n_model_channels": 64,
+        "gpt_n_heads": 2,
+        "decoder_input_dim": 64,
+        "gpt_number_text_tokens": 0,
+    },
 }
 _FULL_TEXT_TOKENS = 6681
 
@@ -125,9 +154,15 @@ def trainer_mel_tensors(model_args: dict[str, Any], sample_rate: int = 22050) ->
 
     perceiver = model_args.get("gpt_use_perceiver_resampler", True)
     style = TorchMelSpectrogram(
-        filter_length=2048 if perceiver else 4096, hop_length=256 if perceiver else 1024,
-        win_length=1024 if perceiver else 4096, normalize=False, sampling_rate=sample_rate, mel_fmin=0,
-        mel_fmax=8000, n_mel_channels=80, mel_norm_file=None,
+        filter_length=2048 if perceiver else 4096,
+        hop_length=256 if perceiver else 1024,
+        win_length=1024 if perceiver else 4096,
+        normalize=False,
+        sampling_rate=sample_rate,
+        mel_fmin=0,
+        mel_fmax=8000,
+        n_mel_channels=80,
+        mel_norm_file=None,
     )
     dvae = TorchMelSpectrogram(mel_norm_file=None, sampling_rate=sample_rate)
     out = {f"torch_mel_spectrogram_style_encoder.{k}": v for k, v in style.state_dict().items()}
@@ -135,11 +170,16 @@ def trainer_mel_tensors(model_args: dict[str, Any], sample_rate: int = 22050) ->
     return out
 
 
-def speakers_for(model_args: dict[str, Any], seed: int, names: tuple[str, ...] = ("Ana Florence", "Claribel Dervla")) -> dict[str, Any]:
+def speakers_for(
+    model_args: dict[str, Any], seed: int, names: tuple[str, ...] = ("Ana Florence", "Claribel Dervla")
+) -> dict[str, Any]:
     g = torch.Generator().manual_seed(seed + 23)
     channels, dim = model_args["gpt_n_model_channels"], model_args["d_vector_dim"]
     return {
-        name: {"gpt_cond_latent": torch.randn(1, 32, channels, generator=g), "speaker_embedding": torch.randn(1, dim, 1, generator=g)}
+        name: {
+            "gpt_cond_latent": torch.randn(1, 32, channels, generator=g),
+            "speaker_embedding": torch.randn(1, dim, 1, generator=g),
+        }
         for name in names
     }
 
@@ -150,8 +190,17 @@ def save_inference(state: dict[str, torch.Tensor], path: Path) -> None:
     torch.save({"model": state}, path)
 
 
-def save_trainer(state: dict[str, torch.Tensor], dvae: dict[str, torch.Tensor] | None, mel: dict[str, torch.Tensor] | None,
-                 config: dict[str, Any], path: Path, *, step: int = 1000, epoch: int = 3, optimizer: bool = True) -> None:
+def save_trainer(
+    state: dict[str, torch.Tensor],
+    dvae: dict[str, torch.Tensor] | None,
+    mel: dict[str, torch.Tensor] | None,
+    config: dict[str, Any],
+    path: Path,
+    *,
+    step: int = 1000,
+    epoch: int = 3,
+    optimizer: bool = True,
+) -> None:
     """Save like coqui's Trainer (``trainer.io.save_model``): xtts.* / dvae.* / torch_mel_* keys plus run state."""
     model = {f"xtts.{k}": v for k, v in state.items()}
     if dvae is not None:
@@ -160,7 +209,9 @@ def save_trainer(state: dict[str, torch.Tensor], dvae: dict[str, torch.Tensor] |
         model.update(mel)
     blob: dict[str, Any] = {"config": config, "model": model, "scaler": None, "scheduler": None}
     if optimizer:
-        blob["optimizer"] = [{"state": {}, "param_groups": [{"lr": 5e-6, "betas": (0.9, 0.96), "params": list(range(8))}]}]
+        blob["optimizer"] = [
+            {"state": {}, "param_groups": [{"lr": 5e-6, "betas": (0.9, 0.96), "params": list(range(8))}]}
+        ]
     if step is not None:
         blob["step"] = step
     if epoch is not None:

@@ -11,9 +11,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from xtts_qa.cache import cache_dir
+from xtts_qa.check_text import render_check
 from xtts_qa.demo.scenarios import SCENARIOS, Family, Scenario
 from xtts_qa.engine import check
-from xtts_qa.render import render_check
 from xtts_qa.results import CheckReport, Severity
 from xtts_qa.rules import CheckOptions
 
@@ -85,29 +85,40 @@ def evaluation_demo(root: Path, args: argparse.Namespace) -> int:
     print("\n" + "-" * 100)
     print("Listening evaluation (suite smoke-en, faster-whisper with the offline Whisper base model, resemblyzer)\n")
     quick = EvalOptions(progress=False, limit=3)
-    runs = [("espeak-ng vs itself (command backend)", "espeak-ng", "espeak-ng", replace(quick, backend="command"), True)]
+    runs = [
+        ("espeak-ng vs itself (command backend)", "espeak-ng", "espeak-ng", replace(quick, backend="command"), True)
+    ]
     if args.size == "tiny":
         candidate = root / "sequential-broken-dvae"
         candidate = candidate if (candidate / "model.pth").is_file() else root / "base"
         xtts = replace(quick, limit=2, synth=SynthOptions(max_audio_tokens=40))
-        runs.append((f"tiny XTTS {candidate.name} vs base (random weights)", str(candidate), str(root / "base"), xtts, False))
+        runs.append(
+            (f"tiny XTTS {candidate.name} vs base (random weights)", str(candidate), str(root / "base"), xtts, False)
+        )
     else:
         print("(the XTTS part runs only with --size tiny: full-size models take minutes per sentence on a CPU)")
     as_expected = True
     for title, cand, base, options, should_pass in runs:
-        report = run_eval(cand, base, "smoke-en", replace(options, out_dir=root / "eval" / ("espeak" if should_pass else "xtts")))
+        report = run_eval(
+            cand, base, "smoke-en", replace(options, out_dir=root / "eval" / ("espeak" if should_pass else "xtts"))
+        )
         m = report.metrics
         failed = ", ".join(g.expr for g in report.failed_gates) or "none"
         ok = report.passed == should_pass
         as_expected &= ok
         print(f"{title}: {'PASSED' if report.passed else 'FAILED'} ({'as expected' if ok else 'NOT as expected'})")
+
         def fmt(value: float | None, spec: str) -> str:
             return "n/a" if value is None else format(value, spec)
 
-        print(f"    wer {fmt(m.wer, '.2f')}  high-WER sentences {fmt(m.high_wer_rate, '.0%')}  similarity to reference "
-              f"{fmt(m.similarity_ref, '.2f')}  rtf {fmt(m.rtf, '.2f')}  gates failed: {failed}")
+        print(
+            f"    wer {fmt(m.wer, '.2f')}  high-WER sentences {fmt(m.high_wer_rate, '.0%')}  similarity to reference "
+            f"{fmt(m.similarity_ref, '.2f')}  rtf {fmt(m.rtf, '.2f')}  gates failed: {failed}"
+        )
         worst = max(report.sentences, key=lambda s: s.wer)
-        print(f"    worst sentence: {worst.text!r} heard as {worst.transcript or '(nothing)'!r} [{', '.join(worst.flags) or 'no flags'}]")
+        print(
+            f"    worst sentence: {worst.text!r} heard as {worst.transcript or '(nothing)'!r} [{', '.join(worst.flags) or 'no flags'}]"
+        )
     print(f"\naudio and reports under {root / 'eval'}")
     return 0 if as_expected else 1
 
@@ -115,7 +126,9 @@ def evaluation_demo(root: Path, args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="build a family of small real XTTS-v2 models (healthy and broken) and check them")
     p.add_argument("--out", help="where to build the models (default: the xtts_qa cache, outside the repo)")
-    p.add_argument("--size", choices=("tiny", "full"), default="tiny", help="tiny (seconds) or full XTTS-v2 size (1.87 GB each)")
+    p.add_argument(
+        "--size", choices=("tiny", "full"), default="tiny", help="tiny (seconds) or full XTTS-v2 size (1.87 GB each)"
+    )
     p.add_argument("--scenario", action="append", default=[], help="only these scenarios (repeatable)")
     p.add_argument("--no-eval", action="store_true", help="skip the short listening evaluation")
     p.set_defaults(func=_cmd_demo)

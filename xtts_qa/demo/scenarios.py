@@ -74,7 +74,9 @@ class Family:
                 state[k] = v + scale * v.std().clamp_min(1e-3) * torch.randn(v.shape, generator=g)
         return state
 
-    def folder(self, name: str, state: dict[str, torch.Tensor] | None = None, *, support_from: ModelFiles | None = None) -> ModelFiles:
+    def folder(
+        self, name: str, state: dict[str, torch.Tensor] | None = None, *, support_from: ModelFiles | None = None
+    ) -> ModelFiles:
         """A new model folder with ``state`` as model.pth and the base's support files hard-linked in."""
         files = ModelFiles(self.root / name)
         if files.folder.exists():
@@ -88,7 +90,9 @@ class Family:
         return files
 
 
-def _average(states: list[dict[str, torch.Tensor]], weights: list[float], *, cast_ints: bool = True) -> dict[str, torch.Tensor]:
+def _average(
+    states: list[dict[str, torch.Tensor]], weights: list[float], *, cast_ints: bool = True
+) -> dict[str, torch.Tensor]:
     """A naive merge script: weighted sum of every tensor (ints turned to floats when ``cast_ints``)."""
     out = {}
     for k in states[0]:
@@ -167,7 +171,9 @@ def _trainer_run(f: Family) -> Path:
     run.mkdir(parents=True)
     config = json.loads(f.base.config.read_text())
     config["model_args"].update(
-        tokenizer_file=str(f.base.vocab), dvae_checkpoint=str(f.base.dvae), mel_norm_file=str(f.base.mel_stats),
+        tokenizer_file=str(f.base.vocab),
+        dvae_checkpoint=str(f.base.dvae),
+        mel_norm_file=str(f.base.mel_stats),
         xtts_checkpoint=str(f.base.model),
     )
     (run / "config.json").write_text(json.dumps(config, indent=2))
@@ -201,7 +207,9 @@ def _merge_scaled(f: Family) -> Path:
 
 
 def _merge_ok(f: Family) -> Path:
-    return f.folder("merge-weights-0.6-0.4", _average([f.finetune(18), f.finetune(19)], [0.6, 0.4], cast_ints=False)).folder
+    return f.folder(
+        "merge-weights-0.6-0.4", _average([f.finetune(18), f.finetune(19)], [0.6, 0.4], cast_ints=False)
+    ).folder
 
 
 def _merge_ints(f: Family) -> Path:
@@ -209,7 +217,9 @@ def _merge_ints(f: Family) -> Path:
 
 
 def _merge_cross_base(f: Family) -> Path:
-    return f.folder("merge-cross-base", _average([f.finetune(10), f.finetune(11, files=f.other)], [0.5, 0.5], cast_ints=False)).folder
+    return f.folder(
+        "merge-cross-base", _average([f.finetune(10), f.finetune(11, files=f.other)], [0.5, 0.5], cast_ints=False)
+    ).folder
 
 
 def _vocab_reordered(f: Family) -> Path:
@@ -239,8 +249,12 @@ def _vocab_grown(f: Family) -> Path:
 def _config_v1(f: Family) -> Path:
     files = f.folder("config-v1-defaults", f.finetune(14))
     config = json.loads(f.base.config.read_text())
-    config["model_args"].update(gpt_num_audio_tokens=8194, gpt_start_audio_token=8192, gpt_stop_audio_token=8193,
-                                gpt_use_perceiver_resampler=False)
+    config["model_args"].update(
+        gpt_num_audio_tokens=8194,
+        gpt_start_audio_token=8192,
+        gpt_stop_audio_token=8193,
+        gpt_use_perceiver_resampler=False,
+    )
     files.config.unlink()
     files.config.write_text(json.dumps(config, indent=2))
     return files.folder
@@ -254,7 +268,9 @@ def _nan(f: Family) -> Path:
 
 
 def _fp16(f: Family) -> Path:
-    return f.folder("saved-fp16", {k: v.half() if v.is_floating_point() else v for k, v in f.finetune(16).items()}).folder
+    return f.folder(
+        "saved-fp16", {k: v.half() if v.is_floating_point() else v for k, v in f.finetune(16).items()}
+    ).folder
 
 
 def _speakers(f: Family) -> Path:
@@ -315,44 +331,130 @@ class _Exploit:
 def _exploit(f: Family) -> Path:
     files = f.folder("pickle-exploit")
     with open(files.model, "wb") as fh:
-        torch.save({"model": {"gpt.x": torch.zeros(1)}, "payload": _Exploit(files.folder / "PWNED")}, fh, pickle_module=pickle)
+        torch.save(
+            {"model": {"gpt.x": torch.zeros(1)}, "payload": _Exploit(files.folder / "PWNED")}, fh, pickle_module=pickle
+        )
     return files.folder
 
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("base", "the base model itself, checked alone", lambda f: f.base.folder, with_base=False),
     Scenario("finetune", "a healthy GPT fine-tune (only gpt.* changed)", _finetune),
-    Scenario("trainer-run", "best_model.pth of a coqui recipe run, resumed as restore_path", _trainer_run, intent="restore"),
-    Scenario("compacted-export", "an AllTalk / xtts-finetune-webui export (xtts.* keys, no optimizer, no dvae)", _compacted),
-    Scenario("sequential-broken-dvae", "second fine-tune prepared from an export whose dvae.pth has 'dvae.'-prefixed random weights",
-             _broken_dvae, frozenset({"XQ401", "XQ402"}), intent="finetune"),
-    Scenario("inference-as-restore", "the inference model.pth passed to the Trainer as restore_path",
-             _inference_as_restore, frozenset({"XQ701"}), intent="restore"),
-    Scenario("merge-weights-1.2", "two fine-tunes averaged with weights 0.5 and 0.7", _merge_scaled, frozenset({"XQ901"}),
-             forbid=frozenset({"XQ902"})),
-    Scenario("merge-weights-0.6-0.4", "two fine-tunes of one base averaged with weights 0.6 and 0.4 (every tensor, float32)",
-             _merge_ok, notes=frozenset({"XQ501"}), forbid=frozenset({"XQ901", "XQ902"})),
-    Scenario("merge-int-buffers", "a merge script that averaged every tensor, integer counters included",
-             _merge_ints, notes=frozenset({"XQ603"}), forbid=frozenset({"XQ901", "XQ902"})),
-    Scenario("merge-cross-base", "a fine-tune averaged with a fine-tune of a different base",
-             _merge_cross_base, frozenset({"XQ501", "XQ502", "XQ902"}), forbid=frozenset({"XQ901"})),
-    Scenario("vocab-reordered", "vocab.json replaced by one of the same size with different ids", _vocab_reordered, frozenset({"XQ204"})),
-    Scenario("vocab-extended-not-resized", "8 tokens appended to vocab.json without resizing the text embedding",
-             _vocab_grown, frozenset({"XQ201", "XQ103"}), loads=False),
-    Scenario("config-v1-defaults", "config.json with XTTS v1 defaults (8194 audio tokens, no perceiver)",
-             _config_v1, frozenset({"XQ301", "XQ302", "XQ101", "XQ102"}), loads=False),
+    Scenario(
+        "trainer-run", "best_model.pth of a coqui recipe run, resumed as restore_path", _trainer_run, intent="restore"
+    ),
+    Scenario(
+        "compacted-export", "an AllTalk / xtts-finetune-webui export (xtts.* keys, no optimizer, no dvae)", _compacted
+    ),
+    Scenario(
+        "sequential-broken-dvae",
+        "second fine-tune prepared from an export whose dvae.pth has 'dvae.'-prefixed random weights",
+        _broken_dvae,
+        frozenset({"XQ401", "XQ402"}),
+        intent="finetune",
+    ),
+    Scenario(
+        "inference-as-restore",
+        "the inference model.pth passed to the Trainer as restore_path",
+        _inference_as_restore,
+        frozenset({"XQ701"}),
+        intent="restore",
+    ),
+    Scenario(
+        "merge-weights-1.2",
+        "two fine-tunes averaged with weights 0.5 and 0.7",
+        _merge_scaled,
+        frozenset({"XQ901"}),
+        forbid=frozenset({"XQ902"}),
+    ),
+    Scenario(
+        "merge-weights-0.6-0.4",
+        "two fine-tunes of one base averaged with weights 0.6 and 0.4 (every tensor, float32)",
+        _merge_ok,
+        notes=frozenset({"XQ501"}),
+        forbid=frozenset({"XQ901", "XQ902"}),
+    ),
+    Scenario(
+        "merge-int-buffers",
+        "a merge script that averaged every tensor, integer counters included",
+        _merge_ints,
+        notes=frozenset({"XQ603"}),
+        forbid=frozenset({"XQ901", "XQ902"}),
+    ),
+    Scenario(
+        "merge-cross-base",
+        "a fine-tune averaged with a fine-tune of a different base",
+        _merge_cross_base,
+        frozenset({"XQ501", "XQ502", "XQ902"}),
+        forbid=frozenset({"XQ901"}),
+    ),
+    Scenario(
+        "vocab-reordered",
+        "vocab.json replaced by one of the same size with different ids",
+        _vocab_reordered,
+        frozenset({"XQ204"}),
+    ),
+    Scenario(
+        "vocab-extended-not-resized",
+        "8 tokens appended to vocab.json without resizing the text embedding",
+        _vocab_grown,
+        frozenset({"XQ201", "XQ103"}),
+        loads=False,
+    ),
+    Scenario(
+        "config-v1-defaults",
+        "config.json with XTTS v1 defaults (8194 audio tokens, no perceiver)",
+        _config_v1,
+        frozenset({"XQ301", "XQ302", "XQ101", "XQ102"}),
+        loads=False,
+    ),
     Scenario("diverged-nan", "a fine-tune that diverged: NaN and Inf in the GPT", _nan, frozenset({"XQ601"})),
-    Scenario("saved-fp16", "state dict saved in float16", _fp16, notes=frozenset({"XQ501", "XQ602"}),
-             forbid=frozenset({"XQ901", "XQ902"})),
-    Scenario("speakers-metadata", "speakers_xtts.pth with a __speaker_metadata__ entry", _speakers, frozenset({"XQ801"})),
-    Scenario("wrong-mel-stats", "mel_norm_file pointed at another model's mel_stats.pth", _wrong_mel, frozenset({"XQ502"}),
-             notes=frozenset({"XQ803"})),
-    Scenario("missing-language-token", "vocab.json lost the [de] token while config.json lists German",
-             _missing_language, frozenset({"XQ203"})),
-    Scenario("decoder-trained", "a custom script that also trained the HiFi-GAN decoder", _decoder_trained, frozenset({"XQ501"}),
-             forbid=frozenset({"XQ902"})),
-    Scenario("truncated-copy", "model.pth cut short by an interrupted copy", _truncated, frozenset({"XQ001"}), loads=False, exit_code=2),
-    Scenario("pickle-exploit", "a model.pth whose pickle would run a shell command", _exploit, frozenset({"XQ003"}), loads=False, exit_code=2),
+    Scenario(
+        "saved-fp16",
+        "state dict saved in float16",
+        _fp16,
+        notes=frozenset({"XQ501", "XQ602"}),
+        forbid=frozenset({"XQ901", "XQ902"}),
+    ),
+    Scenario(
+        "speakers-metadata", "speakers_xtts.pth with a __speaker_metadata__ entry", _speakers, frozenset({"XQ801"})
+    ),
+    Scenario(
+        "wrong-mel-stats",
+        "mel_norm_file pointed at another model's mel_stats.pth",
+        _wrong_mel,
+        frozenset({"XQ502"}),
+        notes=frozenset({"XQ803"}),
+    ),
+    Scenario(
+        "missing-language-token",
+        "vocab.json lost the [de] token while config.json lists German",
+        _missing_language,
+        frozenset({"XQ203"}),
+    ),
+    Scenario(
+        "decoder-trained",
+        "a custom script that also trained the HiFi-GAN decoder",
+        _decoder_trained,
+        frozenset({"XQ501"}),
+        forbid=frozenset({"XQ902"}),
+    ),
+    Scenario(
+        "truncated-copy",
+        "model.pth cut short by an interrupted copy",
+        _truncated,
+        frozenset({"XQ001"}),
+        loads=False,
+        exit_code=2,
+    ),
+    Scenario(
+        "pickle-exploit",
+        "a model.pth whose pickle would run a shell command",
+        _exploit,
+        frozenset({"XQ003"}),
+        loads=False,
+        exit_code=2,
+    ),
 )
 
 

@@ -41,8 +41,16 @@ from xtts_qa.errors import XttsQaError
 
 log = logging.getLogger("xtts_qa")
 
-__all__ = ["GENERATOR_VERSION", "GenerationError", "TrainerArtefacts", "trainer_artefacts", "cache_key", "strict_load",
-           "observe_restore", "observe_trainer_start"]
+__all__ = [
+    "GENERATOR_VERSION",
+    "GenerationError",
+    "TrainerArtefacts",
+    "trainer_artefacts",
+    "cache_key",
+    "strict_load",
+    "observe_restore",
+    "observe_trainer_start",
+]
 
 #: bump when what the generator produces changes (invalidates every cached generation)
 GENERATOR_VERSION = 1
@@ -138,8 +146,12 @@ def _version(dist: str) -> str:
 
 def cache_key() -> str:
     """The cache folder name: generator version + coqui-tts, trainer and torch versions."""
-    parts = [f"g{GENERATOR_VERSION}", f"coqui-tts-{_version('coqui-tts')}", f"trainer-{_version('coqui-tts-trainer')}",
-             f"torch-{torch.__version__}"]
+    parts = [
+        f"g{GENERATOR_VERSION}",
+        f"coqui-tts-{_version('coqui-tts')}",
+        f"trainer-{_version('coqui-tts-trainer')}",
+        f"torch-{torch.__version__}",
+    ]
     return re.sub(r"[^A-Za-z0-9._+-]", "_", "_".join(parts))
 
 
@@ -260,15 +272,19 @@ def _build(work: Path) -> dict[str, Any]:
 def _build_all(work: Path) -> dict[str, Any]:
     from xtts_qa.demo.factory import build_model_folder
 
-    obs: dict[str, Any] = {"versions": {d: _version(d) for d in ("coqui-tts", "coqui-tts-trainer", "torch")},
-                           "generator_version": GENERATOR_VERSION, "seed": SEED}
+    obs: dict[str, Any] = {
+        "versions": {d: _version(d) for d in ("coqui-tts", "coqui-tts-trainer", "torch")},
+        "generator_version": GENERATOR_VERSION,
+        "seed": SEED,
+    }
     base = work / "base"
     build_model_folder(base, "tiny", seed=SEED)
     dataset = work / "dataset"
     obs["dataset"] = _make_dataset(dataset, SEED)
 
-    run1, obs["run1"] = _fit(work / "run1", base, dataset, xtts_checkpoint=base / "model.pth", support=base,
-                               checkpoints=True)
+    run1, obs["run1"] = _fit(
+        work / "run1", base, dataset, xtts_checkpoint=base / "model.pth", support=base, checkpoints=True
+    )
     checkpoint = _newest(run1, "checkpoint_*.pth")
     best_model = run1 / "best_model.pth"
     obs["run1"]["checkpoint"] = _describe_trainer_file(checkpoint, base)
@@ -280,34 +296,60 @@ def _build_all(work: Path) -> dict[str, Any]:
     (export_bad / "dvae.pth").unlink()
     torch.save(prefixed, export_bad / "dvae.pth")
 
-    run2, obs["run2_from_export"] = _fit(work / "run2_from_export", base, dataset,
-                                         xtts_checkpoint=export / "model.pth", support=export)
-    run2_bad, obs["run2_from_bad_export"] = _fit(work / "run2_from_bad_export", base, dataset,
-                                                 xtts_checkpoint=export_bad / "model.pth", support=export_bad)
+    run2, obs["run2_from_export"] = _fit(
+        work / "run2_from_export", base, dataset, xtts_checkpoint=export / "model.pth", support=export
+    )
+    run2_bad, obs["run2_from_bad_export"] = _fit(
+        work / "run2_from_bad_export", base, dataset, xtts_checkpoint=export_bad / "model.pth", support=export_bad
+    )
     for name, run in (("run2_from_export", run2), ("run2_from_bad_export", run2_bad)):
         obs[name]["best_model"] = _describe_trainer_file(run / "best_model.pth", base)
 
-    restore_export, obs["restore_from_export"] = observe_restore(export / "model.pth", base, work / "restore_from_export",
-                                                                 support=export, compare_with=best_model)
-    restore_inf, obs["restore_from_inference"] = observe_restore(base / "model.pth", base, work / "restore_from_inference")
+    restore_export, obs["restore_from_export"] = observe_restore(
+        export / "model.pth", base, work / "restore_from_export", support=export, compare_with=best_model
+    )
+    restore_inf, obs["restore_from_inference"] = observe_restore(
+        base / "model.pth", base, work / "restore_from_inference"
+    )
 
     export2 = _export(run2 / "best_model.pth", work / "export_run2", run_config=run2 / "config.json", base=base)
     merge_ok = _merge(work / "merge_ok", [export / "model.pth", export2 / "model.pth"], _MERGE_OK, base, run1)
-    merge_scaled = _merge(work / "merge_scaled", [export / "model.pth", export2 / "model.pth"], _MERGE_SCALED, base, run1)
+    merge_scaled = _merge(
+        work / "merge_scaled", [export / "model.pth", export2 / "model.pth"], _MERGE_SCALED, base, run1
+    )
     for name, folder, weights in (("merge_ok", merge_ok, _MERGE_OK), ("merge_scaled", merge_scaled, _MERGE_SCALED)):
         obs[name] = {"weights": list(weights), **_merge_vs_base(folder / "model.pth", base)}
 
-    loads = {"base": base / "model.pth", "run1_checkpoint": checkpoint, "run1_best_model": best_model,
-             "export": export / "model.pth", "export_bad_dvae": export_bad / "model.pth",
-             "run2_from_export": run2 / "best_model.pth", "run2_from_bad_export": run2_bad / "best_model.pth",
-             "merge_ok": merge_ok / "model.pth", "merge_scaled": merge_scaled / "model.pth"}
-    obs["strict_load"] = {name: strict_load(path, base, work / "logs" / f"strict_load_{name}.log") for name, path in loads.items()}
+    loads = {
+        "base": base / "model.pth",
+        "run1_checkpoint": checkpoint,
+        "run1_best_model": best_model,
+        "export": export / "model.pth",
+        "export_bad_dvae": export_bad / "model.pth",
+        "run2_from_export": run2 / "best_model.pth",
+        "run2_from_bad_export": run2_bad / "best_model.pth",
+        "merge_ok": merge_ok / "model.pth",
+        "merge_scaled": merge_scaled / "model.pth",
+    }
+    obs["strict_load"] = {
+        name: strict_load(path, base, work / "logs" / f"strict_load_{name}.log") for name, path in loads.items()
+    }
     (work / _OBSERVATIONS).write_text(json.dumps(obs, indent=2, default=str))
     paths = {
-        "base": base, "dataset": dataset, "run1": run1, "checkpoint": checkpoint, "best_model": best_model,
-        "export": export, "export_bad_dvae": export_bad, "run2_from_export": run2, "run2_from_bad_export": run2_bad,
-        "restore_from_export": restore_export, "restore_from_inference": restore_inf, "merge_ok": merge_ok,
-        "merge_scaled": merge_scaled, "observations_file": work / _OBSERVATIONS,
+        "base": base,
+        "dataset": dataset,
+        "run1": run1,
+        "checkpoint": checkpoint,
+        "best_model": best_model,
+        "export": export,
+        "export_bad_dvae": export_bad,
+        "run2_from_export": run2,
+        "run2_from_bad_export": run2_bad,
+        "restore_from_export": restore_export,
+        "restore_from_inference": restore_inf,
+        "merge_ok": merge_ok,
+        "merge_scaled": merge_scaled,
+        "observations_file": work / _OBSERVATIONS,
     }
     return {"paths": {k: str(v.relative_to(work)) for k, v in paths.items()}, "files": _file_sizes(work)}
 
@@ -317,8 +359,11 @@ def _make_dataset(folder: Path, seed: int) -> dict[str, Any]:
     import soundfile as sf
 
     if shutil.which("espeak-ng") is None:
-        raise GenerationError("espeak-ng", "is not installed; the trainer artefacts need real speech.",
-                                 "run `bash scripts/bootstrap.sh` (or `apt-get install espeak-ng`).")
+        raise GenerationError(
+            "espeak-ng",
+            "is not installed; the trainer artefacts need real speech.",
+            "run `bash scripts/bootstrap.sh` (or `apt-get install espeak-ng`).",
+        )
     rng = random.Random(seed)
     voice = rng.choice(_VOICES)
     wavs = folder / "wavs"
@@ -327,8 +372,11 @@ def _make_dataset(folder: Path, seed: int) -> dict[str, Any]:
     for i, text in enumerate(_SENTENCES):
         name = f"clip{i:03d}"
         raw = wavs / f"{name}.raw.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-s", str(rng.randint(150, 175)), "-w", str(raw), "--", text],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["espeak-ng", "-v", voice, "-s", str(rng.randint(150, 175)), "-w", str(raw), "--", text],
+            check=True,
+            capture_output=True,
+        )
         audio, rate = sf.read(raw, dtype="float32")
         raw.unlink()
         if rate != 22050:
@@ -339,7 +387,12 @@ def _make_dataset(folder: Path, seed: int) -> dict[str, Any]:
         seconds.append(len(audio) / 22050)
         rows.append(f"{name}|{text}|{text}")
     (folder / "metadata.csv").write_text("\n".join(rows) + "\n")
-    return {"voice": voice, "clips": len(rows), "seconds_min": round(min(seconds), 2), "seconds_max": round(max(seconds), 2)}
+    return {
+        "voice": voice,
+        "clips": len(rows),
+        "seconds_min": round(min(seconds), 2),
+        "seconds_max": round(max(seconds), 2),
+    }
 
 
 @contextlib.contextmanager
@@ -356,7 +409,11 @@ def _captured(log_file: Path) -> Iterator[None]:
         lg.setLevel(logging.INFO)
         lg.propagate = False
     try:
-        with open(log_file, "a", encoding="utf8") as out, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        with (
+            open(log_file, "a", encoding="utf8") as out,
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(out),
+        ):
             yield
     finally:
         for lg, handlers, level, propagate in saved:
@@ -366,7 +423,9 @@ def _captured(log_file: Path) -> Iterator[None]:
             lg.handlers, lg.level, lg.propagate = handlers, level, propagate
 
 
-def _gpt_config(out: Path, base: Path, dataset: Path, *, xtts_checkpoint: Path, support: Path, checkpoints: bool = False) -> Any:
+def _gpt_config(
+    out: Path, base: Path, dataset: Path, *, xtts_checkpoint: Path, support: Path, checkpoints: bool = False
+) -> Any:
     """The recipe's GPTArgs / GPTTrainerConfig at tiny size, offline, CPU, no test sentences, 0 loader workers."""
     from TTS.config.shared_configs import BaseDatasetConfig
     from TTS.tts.layers.xtts.trainer.gpt_trainer import GPTArgs, GPTTrainerConfig
@@ -374,29 +433,68 @@ def _gpt_config(out: Path, base: Path, dataset: Path, *, xtts_checkpoint: Path, 
 
     margs = json.loads((base / "config.json").read_text())["model_args"]
     model_args = GPTArgs(
-        max_conditioning_length=66150, min_conditioning_length=22050, debug_loading_failures=False,
-        max_wav_length=255995, max_text_length=200,
-        mel_norm_file=str(support / "mel_stats.pth"), dvae_checkpoint=str(support / "dvae.pth"),
-        xtts_checkpoint=str(xtts_checkpoint), tokenizer_file=str(support / "vocab.json"),
-        gpt_num_audio_tokens=margs["gpt_num_audio_tokens"], gpt_start_audio_token=margs["gpt_start_audio_token"],
-        gpt_stop_audio_token=margs["gpt_stop_audio_token"], gpt_use_masking_gt_prompt_approach=True,
-        gpt_use_perceiver_resampler=True, gpt_layers=margs["gpt_layers"],
-        gpt_n_model_channels=margs["gpt_n_model_channels"], gpt_n_heads=margs["gpt_n_heads"],
-        decoder_input_dim=margs["decoder_input_dim"], gpt_max_audio_tokens=margs["gpt_max_audio_tokens"],
-        gpt_max_text_tokens=margs["gpt_max_text_tokens"], gpt_max_prompt_tokens=margs["gpt_max_prompt_tokens"],
+        max_conditioning_length=66150,
+        min_conditioning_length=22050,
+        debug_loading_failures=False,
+        max_wav_length=255995,
+        max_text_length=200,
+        mel_norm_file=str(support / "mel_stats.pth"),
+        dvae_checkpoint=str(support / "dvae.pth"),
+        xtts_checkpoint=str(xtts_checkpoint),
+        tokenizer_file=str(support / "vocab.json"),
+        gpt_num_audio_tokens=margs["gpt_num_audio_tokens"],
+        gpt_start_audio_token=margs["gpt_start_audio_token"],
+        gpt_stop_audio_token=margs["gpt_stop_audio_token"],
+        gpt_use_masking_gt_prompt_approach=True,
+        gpt_use_perceiver_resampler=True,
+        gpt_layers=margs["gpt_layers"],
+        gpt_n_model_channels=margs["gpt_n_model_channels"],
+        gpt_n_heads=margs["gpt_n_heads"],
+        decoder_input_dim=margs["decoder_input_dim"],
+        gpt_max_audio_tokens=margs["gpt_max_audio_tokens"],
+        gpt_max_text_tokens=margs["gpt_max_text_tokens"],
+        gpt_max_prompt_tokens=margs["gpt_max_prompt_tokens"],
     )
     return GPTTrainerConfig(
-        output_path=str(out), model_args=model_args, run_name="GPT_XTTS_tiny_FT", project_name="xtts_qa",
-        run_description="xtts_qa test-time fine-tune", dashboard_logger="tensorboard",
-        datasets=[BaseDatasetConfig(formatter="ljspeech", dataset_name="espeak", path=str(dataset),
-                                    meta_file_train=str(dataset / "metadata.csv"), language="en")],
+        output_path=str(out),
+        model_args=model_args,
+        run_name="GPT_XTTS_tiny_FT",
+        project_name="xtts_qa",
+        run_description="xtts_qa test-time fine-tune",
+        dashboard_logger="tensorboard",
+        datasets=[
+            BaseDatasetConfig(
+                formatter="ljspeech",
+                dataset_name="espeak",
+                path=str(dataset),
+                meta_file_train=str(dataset / "metadata.csv"),
+                language="en",
+            )
+        ],
         audio=XttsAudioConfig(sample_rate=22050, dvae_sample_rate=22050, output_sample_rate=24000),
-        batch_size=_BATCH, batch_group_size=0, eval_batch_size=_BATCH, num_loader_workers=0, num_eval_loader_workers=0,
-        run_eval=False, epochs=1, print_step=1, plot_step=100, log_model_step=1000, save_step=2, save_n_checkpoints=1,
-        save_checkpoints=checkpoints, print_eval=False, optimizer="AdamW", optimizer_wd_only_on_weights=True,
-        optimizer_params={"betas": [0.9, 0.96], "eps": 1e-8, "weight_decay": 1e-2}, lr=_LR,
-        lr_scheduler="MultiStepLR", lr_scheduler_params={"milestones": [900000], "gamma": 0.5, "last_epoch": -1},
-        test_sentences=[], training_seed=SEED, languages=json.loads((base / "config.json").read_text())["languages"],
+        batch_size=_BATCH,
+        batch_group_size=0,
+        eval_batch_size=_BATCH,
+        num_loader_workers=0,
+        num_eval_loader_workers=0,
+        run_eval=False,
+        epochs=1,
+        print_step=1,
+        plot_step=100,
+        log_model_step=1000,
+        save_step=2,
+        save_n_checkpoints=1,
+        save_checkpoints=checkpoints,
+        print_eval=False,
+        optimizer="AdamW",
+        optimizer_wd_only_on_weights=True,
+        optimizer_params={"betas": [0.9, 0.96], "eps": 1e-8, "weight_decay": 1e-2},
+        lr=_LR,
+        lr_scheduler="MultiStepLR",
+        lr_scheduler_params={"milestones": [900000], "gamma": 0.5, "last_epoch": -1},
+        test_sentences=[],
+        training_seed=SEED,
+        languages=json.loads((base / "config.json").read_text())["languages"],
     )
 
 
@@ -406,32 +504,45 @@ def _gpt_trainer(config: Any) -> Any:
     return GPTTrainer(config)
 
 
-def _fit(out: Path, base: Path, dataset: Path, *, xtts_checkpoint: Path, support: Path,
-         checkpoints: bool = False) -> tuple[Path, dict[str, Any]]:
+def _fit(
+    out: Path, base: Path, dataset: Path, *, xtts_checkpoint: Path, support: Path, checkpoints: bool = False
+) -> tuple[Path, dict[str, Any]]:
     """One recipe fine-tune (1 epoch of a few steps); returns the Trainer's run folder and what was observed.
 
     ``checkpoints`` also saves ``checkpoint_N.pth`` every 2 steps (each file is ~300 MB: the full-size DVAE rides along).
     """
     from trainer import Trainer, TrainerArgs
     from trainer.logging.dummy_logger import DummyLogger
-
     from TTS.tts.datasets import load_tts_samples
 
     log_file = out / "coqui_output.log"
     with _captured(log_file):
-        config = _gpt_config(out, base, dataset, xtts_checkpoint=xtts_checkpoint, support=support, checkpoints=checkpoints)
+        config = _gpt_config(
+            out, base, dataset, xtts_checkpoint=xtts_checkpoint, support=support, checkpoints=checkpoints
+        )
         model = _gpt_trainer(config)
-        observed: dict[str, Any] = {"xtts_checkpoint": str(xtts_checkpoint), "dvae_checkpoint": config.model_args.dvae_checkpoint,
-                                    "dvae_after_init_vs_base": _dvae_vs_base(model, base)}
+        observed: dict[str, Any] = {
+            "xtts_checkpoint": str(xtts_checkpoint),
+            "dvae_checkpoint": config.model_args.dvae_checkpoint,
+            "dvae_after_init_vs_base": _dvae_vs_base(model, base),
+        }
         train_samples, _ = load_tts_samples(config, eval_split=False)
-        trainer = Trainer(TrainerArgs(restore_path=None, skip_train_epoch=False, start_with_eval=False, grad_accum_steps=1),
-                          config, output_path=str(out), model=model, train_samples=train_samples, eval_samples=None,
-                          parse_command_line_args=False, dashboard_logger=DummyLogger())
+        trainer = Trainer(
+            TrainerArgs(restore_path=None, skip_train_epoch=False, start_with_eval=False, grad_accum_steps=1),
+            config,
+            output_path=str(out),
+            model=model,
+            train_samples=train_samples,
+            eval_samples=None,
+            parse_command_line_args=False,
+            dashboard_logger=DummyLogger(),
+        )
         try:
             trainer.fit()
         except SystemExit as exc:  # Trainer.fit turns every failure into sys.exit(1) after printing the traceback
-            raise GenerationError(log_file, f"coqui's Trainer.fit() failed (exit {exc.code}).",
-                                     "read the traceback in this log file.") from None
+            raise GenerationError(
+                log_file, f"coqui's Trainer.fit() failed (exit {exc.code}).", "read the traceback in this log file."
+            ) from None
         observed["steps"] = trainer.total_steps_done
         observed["dvae_after_fit_vs_base"] = _dvae_vs_base(model, base)
         run = Path(trainer.output_path)
@@ -442,7 +553,9 @@ def _fit(out: Path, base: Path, dataset: Path, *, xtts_checkpoint: Path, support
     return run, observed
 
 
-def observe_trainer_start(xtts_checkpoint: Path, base: Path, log_file: Path, *, support: Path | None = None) -> dict[str, Any]:
+def observe_trainer_start(
+    xtts_checkpoint: Path, base: Path, log_file: Path, *, support: Path | None = None
+) -> dict[str, Any]:
     """Build coqui's ``GPTTrainer`` as the recipe does to start a fine-tune from a model, and compare its DVAE with the base's.
 
     Args:
@@ -458,15 +571,17 @@ def observe_trainer_start(xtts_checkpoint: Path, base: Path, log_file: Path, *, 
     support = support or Path(xtts_checkpoint).parent
     start_mark = log_file.stat().st_size if log_file.exists() else 0
     with _keep_threads(), _captured(log_file):
-        config = _gpt_config(log_file.parent, base, base.parent / "dataset", xtts_checkpoint=Path(xtts_checkpoint),
-                             support=support)
+        config = _gpt_config(
+            log_file.parent, base, base.parent / "dataset", xtts_checkpoint=Path(xtts_checkpoint), support=support
+        )
         model = _gpt_trainer(config)
     text = log_file.read_text(errors="replace")[start_mark:]
     return {"dvae_vs_base": _dvae_vs_base(model, base), "dvae_restored_message": "DVAE weights restored from" in text}
 
 
-def observe_restore(restore_path: Path, base: Path, out: Path, *, support: Path | None = None,
-                    compare_with: Path | None = None) -> tuple[Path, dict[str, Any]]:
+def observe_restore(
+    restore_path: Path, base: Path, out: Path, *, support: Path | None = None, compare_with: Path | None = None
+) -> tuple[Path, dict[str, Any]]:
     """Start coqui's Trainer with ``restore_path`` (it restores in ``Trainer.__init__``; nothing is trained).
 
     The GPTTrainer is configured as the recipe does (xtts_checkpoint = the base's model.pth; dvae_checkpoint,
@@ -488,7 +603,9 @@ def observe_restore(restore_path: Path, base: Path, out: Path, *, support: Path 
         return _restore(Path(out), base, Path(restore_path), support=support or base, compare_with=compare_with)
 
 
-def _restore(out: Path, base: Path, restore_path: Path, *, support: Path, compare_with: Path | None) -> tuple[Path, dict[str, Any]]:
+def _restore(
+    out: Path, base: Path, restore_path: Path, *, support: Path, compare_with: Path | None
+) -> tuple[Path, dict[str, Any]]:
     from trainer import Trainer, TrainerArgs
     from trainer.logging.dummy_logger import DummyLogger
 
@@ -498,8 +615,16 @@ def _restore(out: Path, base: Path, restore_path: Path, *, support: Path, compar
     def start(path: Path, where: Path) -> Any:
         config = _gpt_config(where, base, base.parent / "dataset", xtts_checkpoint=base / "model.pth", support=support)
         model = _gpt_trainer(config)
-        Trainer(TrainerArgs(restore_path=str(path), grad_accum_steps=1), config, output_path=str(where), model=model,
-                train_samples=[], eval_samples=None, parse_command_line_args=False, dashboard_logger=DummyLogger())
+        Trainer(
+            TrainerArgs(restore_path=str(path), grad_accum_steps=1),
+            config,
+            output_path=str(where),
+            model=model,
+            train_samples=[],
+            eval_samples=None,
+            parse_command_line_args=False,
+            dashboard_logger=DummyLogger(),
+        )
         return model
 
     start_mark = log_file.stat().st_size if log_file.exists() else 0
@@ -519,7 +644,9 @@ def _restore(out: Path, base: Path, restore_path: Path, *, support: Path, compar
                 reference = start(compare_with, out / "reference_restore")
             observed["vs_restore_from"] = str(compare_with.name)
             observed["vs_restore_max_abs_diff"] = _max_state_diff(model.state_dict(), reference.state_dict())
-            observed["reference_restore"] = _parse_restore_log((out / "reference_output.log").read_text(errors="replace"))
+            observed["reference_restore"] = _parse_restore_log(
+                (out / "reference_output.log").read_text(errors="replace")
+            )
     observed["log"] = str(log_file.relative_to(out.parent))
     runs = sorted(p for p in out.iterdir() if p.is_dir() and p.name != "reference_restore")
     return (runs[-1] if runs else out), observed
@@ -532,7 +659,9 @@ def _parse_restore_log(text: str) -> dict[str, Any]:
         "restored_layers": [int(layers.group(1)), int(layers.group(2))] if layers else None,
         "restored_step": int(step.group(1)) if step else None,
         "partial_initialization": "Partial model initialization" in text,
-        "missing_in_checkpoint": sorted({m.split(".")[0] for m in re.findall(r"Layer missing in the checkpoint: (\S+)", text)}),
+        "missing_in_checkpoint": sorted(
+            {m.split(".")[0] for m in re.findall(r"Layer missing in the checkpoint: (\S+)", text)}
+        ),
         "missing_in_checkpoint_count": len(re.findall(r"Layer missing in the checkpoint: ", text)),
     }
 
@@ -548,7 +677,9 @@ def _compare(have: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> di
     common = sorted(set(have) & set(want))
     diffs = [_max_abs(have[k], want[k]) for k in common]
     return {
-        "keys": len(have), "base_keys": len(want), "common_keys": len(common),
+        "keys": len(have),
+        "base_keys": len(want),
+        "common_keys": len(common),
         "identical": len(common) == len(want) == len(have) and all(d == 0.0 for d in diffs),
         "max_abs_diff": max(diffs) if diffs else None,
         "differing_tensors": sum(d != 0.0 for d in diffs),
@@ -578,7 +709,7 @@ def _inference_view(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """A trainer / export state dict as coqui's loader sees it (``get_compatible_checkpoint_state_dict``)."""
     out = {}
     for key, value in state.items():
-        key = key[len("xtts."):] if key.startswith("xtts.") else key
+        key = key[len("xtts.") :] if key.startswith("xtts.") else key
         if key.split(".")[0] not in ("torch_mel_spectrogram_style_encoder", "torch_mel_spectrogram_dvae", "dvae"):
             out[key] = value
     return out
@@ -591,7 +722,7 @@ def _describe_trainer_file(path: Path, base: Path) -> dict[str, Any]:
     base_state = torch.load(base / "model.pth", map_location="cpu", weights_only=True)["model"]
     view = _inference_view(state)
     changed = sorted(k for k in view if k in base_state and _max_abs(view[k], base_state[k]) != 0.0)
-    dvae = {k[len("dvae."):]: v for k, v in state.items() if k.startswith("dvae.")}
+    dvae = {k[len("dvae.") :]: v for k, v in state.items() if k.startswith("dvae.")}
     return {
         "fields": sorted(blob),
         "step": blob.get("step"),
@@ -647,15 +778,20 @@ def _merge_vs_base(model_path: Path, base: Path) -> dict[str, Any]:
     frozen = [k for k in base_state if not k.startswith("gpt.") and k in view]
     diffs = {k: _max_abs(view[k], base_state[k]) for k in frozen}
     rel = [d / max(float(base_state[k].double().abs().max()), 1e-30) for k, d in diffs.items() if base_state[k].numel()]
-    gpt_ratio = [float(view[k].double().norm() / base_state[k].double().norm()) for k in base_state
-                 if k.startswith("gpt.") and k in view and base_state[k].is_floating_point() and float(base_state[k].norm()) > 0]
+    gpt_ratio = [
+        float(view[k].double().norm() / base_state[k].double().norm())
+        for k in base_state
+        if k.startswith("gpt.") and k in view and base_state[k].is_floating_point() and float(base_state[k].norm()) > 0
+    ]
     gpt_ratio.sort()
     return {
         "frozen_tensors": len(frozen),
         "frozen_max_abs_diff": max(diffs.values(), default=0.0),
         "frozen_max_rel_diff": max(rel, default=0.0),
         "frozen_bit_identical": sum(d == 0.0 for d in diffs.values()),
-        "int_buffers_now_float": sorted(k for k in frozen if not base_state[k].is_floating_point() and view[k].is_floating_point()),
+        "int_buffers_now_float": sorted(
+            k for k in frozen if not base_state[k].is_floating_point() and view[k].is_floating_point()
+        ),
         "gpt_norm_ratio_median": gpt_ratio[len(gpt_ratio) // 2] if gpt_ratio else None,
     }
 
@@ -674,9 +810,14 @@ def strict_load(model_path: Path, base: Path, log_file: Path) -> dict[str, Any]:
     model = Xtts(config)
     try:
         with _captured(log_file):
-            model.load_checkpoint(config, checkpoint_path=str(model_path), vocab_path=str(base / "vocab.json"),
-                                  speaker_file_path=str(base / "speakers_xtts.pth"), eval=True, strict=True)
+            model.load_checkpoint(
+                config,
+                checkpoint_path=str(model_path),
+                vocab_path=str(base / "vocab.json"),
+                speaker_file_path=str(base / "speakers_xtts.pth"),
+                eval=True,
+                strict=True,
+            )
     except Exception as exc:
         return {"ok": False, "exception_type": type(exc).__name__, "exception": str(exc)[:500]}
     return {"ok": True}
-

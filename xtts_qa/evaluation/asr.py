@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from xtts_qa.errors import UsageError
+from xtts_qa.evaluation.artifact_cache import file_digest
 from xtts_qa.evaluation.asr_models import BASE_NAME, TINY_EN_NAME, tiny_en_path, whisper_base_path
-from xtts_qa.evaluation.cache import file_digest
 from xtts_qa.evaluation.metrics import LanguageId
 from xtts_qa.evaluation.normalize import base_language
 
@@ -92,10 +92,12 @@ def resolve_model(model: str | None) -> Path:
         try:
             path = Path(download_model(model, local_files_only=True))
         except (OSError, ValueError) as exc:
-            raise UsageError(f"--asr-model {model!r} is not available offline ({str(exc).splitlines()[0][:120]}). "
-                             "Download it once where there is network (python -c \"import faster_whisper; "
-                             f"faster_whisper.download_model('{model}')\"), or pass a local CTranslate2 folder, "
-                             "or use a bundled model: base (multilingual) or tiny.en.") from None
+            raise UsageError(
+                f"--asr-model {model!r} is not available offline ({str(exc).splitlines()[0][:120]}). "
+                'Download it once where there is network (python -c "import faster_whisper; '
+                f"faster_whisper.download_model('{model}')\"), or pass a local CTranslate2 folder, "
+                "or use a bundled model: base (multilingual) or tiny.en."
+            ) from None
     if not (path / "model.bin").is_file():
         raise UsageError(f"--asr-model {str(path)!r} is not a CTranslate2 Whisper folder (no model.bin).")
     return path
@@ -126,7 +128,11 @@ class Transcriber:
     def __init__(self, options: AsrOptions | None = None) -> None:
         self.options = options or AsrOptions()
         self.path = resolve_model(self.options.model)
-        self.name = BUNDLED[self.options.model or "base"][1] if (self.options.model or "base") in BUNDLED else str(self.options.model)
+        self.name = (
+            BUNDLED[self.options.model or "base"][1]
+            if (self.options.model or "base") in BUNDLED
+            else str(self.options.model)
+        )
         self._digest = file_digest(self.path / "model.bin")
         self._model: Any = None
         self._lock = threading.Lock()
@@ -154,8 +160,14 @@ class Transcriber:
                 compute = o.compute_type if o.compute_type != "default" else ("float16" if device == "cuda" else "int8")
                 threads = o.cpu_threads or max(1, (os.cpu_count() or 1) // max(1, o.workers))
                 started = time.perf_counter()
-                self._model = WhisperModel(str(self.path), device=device, compute_type=compute, cpu_threads=threads,
-                                           num_workers=max(1, o.workers), local_files_only=True)
+                self._model = WhisperModel(
+                    str(self.path),
+                    device=device,
+                    compute_type=compute,
+                    cpu_threads=threads,
+                    num_workers=max(1, o.workers),
+                    local_files_only=True,
+                )
                 self.load_seconds = time.perf_counter() - started
             return self._model
 
@@ -163,8 +175,15 @@ class Transcriber:
         """One clip's transcript (the segment generator is consumed fully)."""
         model = self._load()
         lang = base_language(language)
-        segments, _ = model.transcribe(str(audio), language=lang, beam_size=self.options.beam_size, temperature=0.0,
-                                       condition_on_previous_text=False, vad_filter=False, without_timestamps=True)
+        segments, _ = model.transcribe(
+            str(audio),
+            language=lang,
+            beam_size=self.options.beam_size,
+            temperature=0.0,
+            condition_on_previous_text=False,
+            vad_filter=False,
+            without_timestamps=True,
+        )
         return " ".join(seg.text.strip() for seg in segments).strip()
 
     def identify_language(self, audio: str | Path, language: str) -> LanguageId | None:

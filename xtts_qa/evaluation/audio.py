@@ -20,7 +20,16 @@ from xtts_qa.errors import InputError
 
 log = logging.getLogger("xtts_qa")
 
-__all__ = ["Clip", "ReferenceLimits", "read_wav", "load_reference", "resample", "wav_bytes", "write_wav", "active_seconds"]
+__all__ = [
+    "Clip",
+    "ReferenceLimits",
+    "read_wav",
+    "load_reference",
+    "resample",
+    "wav_bytes",
+    "write_wav",
+    "active_seconds",
+]
 
 
 @dataclass(frozen=True)
@@ -81,13 +90,19 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(path, "audio file not found.", "check the path in the suite file (relative paths start at the suite's folder).")
+        raise InputError(
+            path,
+            "audio file not found.",
+            "check the path in the suite file (relative paths start at the suite's folder).",
+        )
     if path.stat().st_size == 0:
         raise InputError(path, "is empty (0 bytes).", "record or export the clip again.")
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise InputError(path, f"is not a readable audio file ({str(exc)[:120]}).", "export it as a 16-bit PCM WAV file.") from None
+        raise InputError(
+            path, f"is not a readable audio file ({str(exc)[:120]}).", "export it as a 16-bit PCM WAV file."
+        ) from None
     return data, int(rate)
 
 
@@ -112,23 +127,35 @@ def load_reference(path: str | Path, limits: ReferenceLimits | None = None) -> C
     path = Path(path)
     data, rate = read_wav(path)
     if data.shape[1] != 1:
-        raise InputError(path, f"has {data.shape[1]} channels; a speaker reference must be mono.",
-                         f"mix it down: sox {path.name} -c 1 mono.wav (or ffmpeg -i {path.name} -ac 1 mono.wav).")
+        raise InputError(
+            path,
+            f"has {data.shape[1]} channels; a speaker reference must be mono.",
+            f"mix it down: sox {path.name} -c 1 mono.wav (or ffmpeg -i {path.name} -ac 1 mono.wav).",
+        )
     samples = data[:, 0]
     if rate < limits.min_rate:
-        raise InputError(path, f"is sampled at {rate} Hz; XTTS needs at least {limits.min_rate} Hz (it encodes references at 22050 Hz).",
-                         "use the original recording at 22.05 kHz or higher; upsampling a narrow-band clip does not restore it.")
+        raise InputError(
+            path,
+            f"is sampled at {rate} Hz; XTTS needs at least {limits.min_rate} Hz (it encodes references at 22050 Hz).",
+            "use the original recording at 22.05 kHz or higher; upsampling a narrow-band clip does not restore it.",
+        )
     if not np.all(np.isfinite(samples)):
         raise InputError(path, "contains NaN or infinite samples.", "export the clip again as 16-bit PCM.")
     seconds = len(samples) / rate
     if seconds < limits.min_seconds:
-        raise InputError(path, f"is {seconds:.2f} s long; a reference needs at least {limits.min_seconds:.1f} s of speech (3-8 s is best).",
-                         "use a longer clip of the target speaker.")
+        raise InputError(
+            path,
+            f"is {seconds:.2f} s long; a reference needs at least {limits.min_seconds:.1f} s of speech (3-8 s is best).",
+            "use a longer clip of the target speaker.",
+        )
     peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
     speech = active_seconds(samples, rate)
     if peak < limits.silence_peak or speech < limits.min_active_seconds:
-        raise InputError(path, f"is silent (peak {peak:.1e}, {speech:.2f} s above the noise floor).",
-                         "check the recording: the file holds no audible speech.")
+        raise InputError(
+            path,
+            f"is silent (peak {peak:.1e}, {speech:.2f} s above the noise floor).",
+            "check the recording: the file holds no audible speech.",
+        )
     return Clip(samples, rate, path)
 
 
@@ -142,7 +169,7 @@ def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
 
 def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path:
     """Write a 16-bit PCM WAV atomically."""
-    from xtts_qa.evaluation.cache import atomic_write_bytes
+    from xtts_qa.evaluation.artifact_cache import atomic_write_bytes
 
     path = Path(path)
     atomic_write_bytes(path, wav_bytes(samples, sample_rate))

@@ -14,8 +14,9 @@ log = logging.getLogger("xtts_qa")
 __all__ = ["file_eval_run"]
 
 
-def file_eval_run(report: EvalReport, out_dir: str | Path, history: str | Path | None, *, started_at: str,
-                  label: str = "") -> Any:
+def file_eval_run(
+    report: EvalReport, out_dir: str | Path, history: str | Path | None, *, started_at: str, label: str = ""
+) -> Any:
     """Write ``report`` as a one-evaluation run record into ``out_dir`` and append it to ``history`` (None: not).
 
     Returns the :class:`~xtts_qa.reporting.writer.RunPaths`.
@@ -26,12 +27,24 @@ def file_eval_run(report: EvalReport, out_dir: str | Path, history: str | Path |
 
     data = report.to_dict()
     checkpoint = Path(report.candidate).name or report.candidate
-    provenance = {"device": report.provenance.get("device"), "environment": {"versions": report.provenance.get("versions") or {}},
-                  "checkpoints": {checkpoint: {"target": report.candidate, "hash": report.provenance.get("candidate_hash")}}}
+    provenance = {
+        "device": report.provenance.get("device"),
+        "environment": {"versions": report.provenance.get("versions") or {}},
+        "checkpoints": {checkpoint: {"target": report.candidate, "hash": report.provenance.get("candidate_hash")}},
+    }
     if report.base:
         provenance["base"] = {"target": report.base, "hash": report.provenance.get("base_hash")}
-    record = RunRecord(new_run_id(), started_at, utc_now(), "cli", label, (), (EvalEntry(checkpoint, report.suite, data),),
-                       (), provenance)
+    record = RunRecord(
+        new_run_id(),
+        started_at,
+        utc_now(),
+        "cli",
+        label,
+        (),
+        (EvalEntry(checkpoint, report.suite, data),),
+        (),
+        provenance,
+    )
     paths = write_run(record, Path(out_dir).parent, folder=out_dir)
     if history is not None:
         HistoryStore(history).append(record, report_path=paths.html)

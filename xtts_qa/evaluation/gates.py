@@ -35,15 +35,32 @@ import numpy as np
 from xtts_qa.errors import UsageError
 from xtts_qa.evaluation.registry import ALIASES, METRICS, SentenceSamples
 
-__all__ = ["OUTCOMES", "Gate", "GateResult", "SentenceSamples", "parse_gate", "parse_gates", "evaluate_gates",
-           "corpus_metric", "metric_values", "HEALTH_COUNTS"]
+__all__ = [
+    "OUTCOMES",
+    "Gate",
+    "GateResult",
+    "SentenceSamples",
+    "parse_gate",
+    "parse_gates",
+    "evaluate_gates",
+    "corpus_metric",
+    "metric_values",
+    "HEALTH_COUNTS",
+]
 
 OUTCOMES = ("pass", "fail", "inconclusive", "not-applicable")
 #: structural counts a ``health.*`` gate can read
 HEALTH_COUNTS = ("error", "warning", "info", "failed_rules")
 _Z_ALPHA, _Z_POWER = 1.6449, 0.8416  # one-sided 5 %, 80 % power
-_OPS: dict[str, Callable[[float, float], bool]] = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
-_PATTERN = re.compile(r"^\s*([a-z_][a-z0-9_.]*)\s*(<=|>=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)\s*(%?)\s*$", re.IGNORECASE)
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    "<": operator.lt,
+    ">=": operator.ge,
+    ">": operator.gt,
+}
+_PATTERN = re.compile(
+    r"^\s*([a-z_][a-z0-9_.]*)\s*(<=|>=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)\s*(%?)\s*$", re.IGNORECASE
+)
 _DELTA_ALIASES = {"similarity_delta": "similarity_ref_delta", "hallucination_delta": "high_wer_rate_delta"}
 
 
@@ -96,9 +113,16 @@ class GateResult:
         return self.outcome in ("pass", "not-applicable") or (self.outcome == "inconclusive" and not self.strict)
 
     def to_dict(self) -> dict[str, object]:
-        return {"expr": self.expr, "metric": self.metric, "value": _num(self.value),
-                "ci": [_num(self.ci[0]), _num(self.ci[1])] if self.ci else None, "outcome": self.outcome,
-                "passed": self.passed, "mde": _num(self.mde), "message": self.message}
+        return {
+            "expr": self.expr,
+            "metric": self.metric,
+            "value": _num(self.value),
+            "ci": [_num(self.ci[0]), _num(self.ci[1])] if self.ci else None,
+            "outcome": self.outcome,
+            "passed": self.passed,
+            "mde": _num(self.mde),
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True)
@@ -154,18 +178,23 @@ class Gate:
         """True when the outcome is ``fail``."""
         return self.judge(value, ci) == "fail"
 
-    def message(self, value: float | None, ci: tuple[float, float] | None, outcome: str, mde: float | None = None,
-                why: str = "") -> str:
+    def message(
+        self, value: float | None, ci: tuple[float, float] | None, outcome: str, mde: float | None = None, why: str = ""
+    ) -> str:
         if outcome == "not-applicable":
             return f"{self.metric}: not applicable ({why or 'its inputs are missing'})"
-        shown = "n/a" if value is None or not np.isfinite(value) else f"{value:+.4f}" if self.is_delta else f"{value:.4f}"
+        shown = (
+            "n/a" if value is None or not np.isfinite(value) else f"{value:+.4f}" if self.is_delta else f"{value:.4f}"
+        )
         text = f"{self.metric} = {shown} (gate {self.op} {self.threshold:g}): {outcome}"
         if why:
             text += f" - {why}"
         if ci is not None and np.all(np.isfinite(ci)):
             text += f"; 95% CI [{ci[0]:+.4f}, {ci[1]:+.4f}]"
         if outcome == "inconclusive":
-            text += " - the interval straddles the threshold: this suite cannot tell (more sentences, or --strict to fail)"
+            text += (
+                " - the interval straddles the threshold: this suite cannot tell (more sentences, or --strict to fail)"
+            )
         if mde is not None and np.isfinite(mde):
             text += f"; smallest detectable change {mde:.3f}"
             if mde > abs(self.threshold) and self.threshold != 0:
@@ -181,22 +210,29 @@ def parse_gate(expr: str) -> Gate:
     """
     match = _PATTERN.match(str(expr))
     if not match:
-        raise UsageError(f"gate {expr!r} is not 'METRIC OP NUMBER' (e.g. 'wer_delta <= 0.05', 'similarity_ref >= 0.6', "
-                         "'garbled_count <= 0', 'health.error <= 0').")
+        raise UsageError(
+            f"gate {expr!r} is not 'METRIC OP NUMBER' (e.g. 'wer_delta <= 0.05', 'similarity_ref >= 0.6', "
+            "'garbled_count <= 0', 'health.error <= 0')."
+        )
     name, op, number, percent = match.groups()
     name = name.lower()
     threshold = float(number) / (100.0 if percent else 1.0)
     if name.startswith("health."):
         if name.split(".", 1)[1] not in HEALTH_COUNTS or threshold < 0:
-            raise UsageError(f"gate {expr!r}: unknown metric {name!r} or a negative count; health gates read "
-                             f"{', '.join('health.' + c for c in HEALTH_COUNTS)} with a count >= 0 (e.g. 'health.warning <= 3').")
+            raise UsageError(
+                f"gate {expr!r}: unknown metric {name!r} or a negative count; health gates read "
+                f"{', '.join('health.' + c for c in HEALTH_COUNTS)} with a count >= 0 (e.g. 'health.warning <= 3')."
+            )
         return Gate(str(expr).strip(), name, op, threshold)
     name = _DELTA_ALIASES.get(name, name)
     delta = name.endswith("_delta")
     base = name[: -len("_delta")] if delta else name
     base = ALIASES.get(base, base)
     if base not in METRICS or (delta and METRICS[base].paired):
-        known = ", ".join(sorted(METRICS)) + ", each non-paired one with _delta (similarity_delta = similarity_ref_delta), and health.COUNT"
+        known = (
+            ", ".join(sorted(METRICS))
+            + ", each non-paired one with _delta (similarity_delta = similarity_ref_delta), and health.COUNT"
+        )
         raise UsageError(f"gate {expr!r}: unknown metric {name!r}. Known: {known}.")
     return Gate(str(expr).strip(), base + ("_delta" if delta else ""), op, threshold)
 
@@ -209,7 +245,9 @@ def parse_gates(exprs: Sequence[str], overrides: Sequence[str] = ()) -> list[Gat
     return [g for g in suite if g.metric not in replaced] + extra
 
 
-def _bootstrap(metric: str, cand: SentenceSamples, base: SentenceSamples, rounds: int, seed: int) -> tuple[tuple[float, float], float]:
+def _bootstrap(
+    metric: str, cand: SentenceSamples, base: SentenceSamples, rounds: int, seed: int
+) -> tuple[tuple[float, float], float]:
     """(95 % interval of the paired difference, its bootstrap standard error)."""
     n = len(cand)
     rng = np.random.default_rng(seed)
@@ -227,19 +265,40 @@ def _bootstrap(metric: str, cand: SentenceSamples, base: SentenceSamples, rounds
     return (float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))), se
 
 
-def _judge_delta(gate: Gate, candidate: SentenceSamples, base: SentenceSamples, rounds: int, seed: int, strict: bool) -> GateResult:
+def _judge_delta(
+    gate: Gate, candidate: SentenceSamples, base: SentenceSamples, rounds: int, seed: int, strict: bool
+) -> GateResult:
     metric = METRICS[gate.base_metric]
     c, b = float(corpus_metric(gate.base_metric, candidate)), float(corpus_metric(gate.base_metric, base))
     value = c - b
     if not np.isfinite(value):
         if np.isfinite(b) and not np.isfinite(c):
             why = f"the candidate's {metric.label} could not be measured, the base's could"
-            return GateResult(gate.expr, gate.metric, value, None, "fail", gate.message(value, None, "fail", why=why), None, strict)
+            return GateResult(
+                gate.expr, gate.metric, value, None, "fail", gate.message(value, None, "fail", why=why), None, strict
+            )
         if metric.when_missing == "not-applicable" and not np.isfinite(b) and not np.isfinite(c):
-            return GateResult(gate.expr, gate.metric, value, None, "not-applicable",
-                              gate.message(value, None, "not-applicable", why=f"{metric.label} not measured on either side"), None, strict)
+            return GateResult(
+                gate.expr,
+                gate.metric,
+                value,
+                None,
+                "not-applicable",
+                gate.message(value, None, "not-applicable", why=f"{metric.label} not measured on either side"),
+                None,
+                strict,
+            )
         why = f"{metric.label} could not be measured"
-        return GateResult(gate.expr, gate.metric, value, None, "inconclusive", gate.message(value, None, "inconclusive", why=why), None, strict)
+        return GateResult(
+            gate.expr,
+            gate.metric,
+            value,
+            None,
+            "inconclusive",
+            gate.message(value, None, "inconclusive", why=why),
+            None,
+            strict,
+        )
     ci, mde = None, None
     if len(candidate) > 1:
         interval, se = _bootstrap(gate.base_metric, candidate, base, rounds, seed)
@@ -249,16 +308,33 @@ def _judge_delta(gate: Gate, candidate: SentenceSamples, base: SentenceSamples, 
     return GateResult(gate.expr, gate.metric, value, ci, outcome, gate.message(value, ci, outcome, mde), mde, strict)
 
 
-def evaluate_gates(gates: Sequence[Gate], candidate: SentenceSamples, base: SentenceSamples | None,
-                   *, rounds: int = 2000, seed: int = 0, strict: bool = False) -> list[GateResult]:
+def evaluate_gates(
+    gates: Sequence[Gate],
+    candidate: SentenceSamples,
+    base: SentenceSamples | None,
+    *,
+    rounds: int = 2000,
+    seed: int = 0,
+    strict: bool = False,
+) -> list[GateResult]:
     """Judge every evaluation gate (``health.*`` gates are skipped: they read structural checks)."""
     results = []
     for gate in gates:
         if gate.is_health:
             continue
         if gate.needs_base and base is None:
-            results.append(GateResult(gate.expr, gate.metric, float("nan"), None, "not-applicable",
-                                      gate.message(None, None, "not-applicable", why="no base model given (--base)"), None, strict))
+            results.append(
+                GateResult(
+                    gate.expr,
+                    gate.metric,
+                    float("nan"),
+                    None,
+                    "not-applicable",
+                    gate.message(None, None, "not-applicable", why="no base model given (--base)"),
+                    None,
+                    strict,
+                )
+            )
             continue
         if gate.is_delta:
             assert base is not None
@@ -268,9 +344,17 @@ def evaluate_gates(gates: Sequence[Gate], candidate: SentenceSamples, base: Sent
         value = float(metric.value(candidate, base))
         why = ""
         if not np.isfinite(value):
-            why = "no clip was synthesised in this run" if gate.metric == "rtf" else f"{metric.label} could not be measured"
+            why = (
+                "no clip was synthesised in this run"
+                if gate.metric == "rtf"
+                else f"{metric.label} could not be measured"
+            )
         outcome = gate.judge(value, None, missing=metric.when_missing)
-        results.append(GateResult(gate.expr, gate.metric, value, None, outcome, gate.message(value, None, outcome, why=why), None, strict))
+        results.append(
+            GateResult(
+                gate.expr, gate.metric, value, None, outcome, gate.message(value, None, outcome, why=why), None, strict
+            )
+        )
     return results
 
 

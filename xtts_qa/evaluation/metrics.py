@@ -21,8 +21,16 @@ from xtts_qa.evaluation.normalize import CHARACTER_LANGUAGES, Normaliser, base_l
 from xtts_qa.evaluation.registry import GARBLED_WER, REGRESSION_WER
 
 __all__ = [
-    "EditCounts", "TextScore", "score_text", "SignalStats", "SignalLimits", "signal_stats", "clip_flags",
-    "expected_seconds", "GARBLED_WER", "LanguageId",
+    "EditCounts",
+    "TextScore",
+    "score_text",
+    "SignalStats",
+    "SignalLimits",
+    "signal_stats",
+    "clip_flags",
+    "expected_seconds",
+    "GARBLED_WER",
+    "LanguageId",
 ]
 
 
@@ -56,8 +64,12 @@ class EditCounts:
         return self.errors / n
 
     def __add__(self, other: EditCounts) -> EditCounts:
-        return EditCounts(self.substitutions + other.substitutions, self.deletions + other.deletions,
-                          self.insertions + other.insertions, self.hits + other.hits)
+        return EditCounts(
+            self.substitutions + other.substitutions,
+            self.deletions + other.deletions,
+            self.insertions + other.insertions,
+            self.hits + other.hits,
+        )
 
 
 @dataclass(frozen=True)
@@ -237,7 +249,9 @@ def _loudness(x: np.ndarray, sample_rate: int) -> float:
     return value if np.isfinite(value) else float("-inf")
 
 
-def signal_stats(samples: np.ndarray, sample_rate: int, *, quiet_db: float = 30.0, frame_s: float = 0.02) -> SignalStats:
+def signal_stats(
+    samples: np.ndarray, sample_rate: int, *, quiet_db: float = 30.0, frame_s: float = 0.02
+) -> SignalStats:
     """Measure a waveform (raw synthesis output, before it is written as 16-bit PCM)."""
     from scipy.signal import butter, sosfilt
 
@@ -251,9 +265,11 @@ def signal_stats(samples: np.ndarray, sample_rate: int, *, quiet_db: float = 30.
     if n == 0:
         return SignalStats(seconds, float(np.max(np.abs(x))) if x.size else 0.0, 0.0, nonfinite, 0.0, seconds, 0.0, 0.0)
     peak = float(np.max(np.abs(x)))
-    rms = float(np.sqrt(np.mean(x ** 2)))
+    rms = float(np.sqrt(np.mean(x**2)))
     clipped = float(np.mean(np.abs(x) >= 0.999))
-    band = sosfilt(butter(4, [300.0, min(3400.0, 0.45 * sample_rate)], btype="bandpass", fs=sample_rate, output="sos"), x)
+    band = sosfilt(
+        butter(4, [300.0, min(3400.0, 0.45 * sample_rate)], btype="bandpass", fs=sample_rate, output="sos"), x
+    )
     level = 10 * np.log10(np.mean(band[: n * frame].reshape(n, frame) ** 2, axis=1) + 1e-14)
     loud_level = float(np.percentile(level, 95))
     speech = level > max(loud_level - quiet_db, -100.0)
@@ -262,7 +278,7 @@ def signal_stats(samples: np.ndarray, sample_rate: int, *, quiet_db: float = 30.
         return SignalStats(seconds, peak, rms, nonfinite, clipped, seconds, seconds, 0.0)
     leading = loud[0] * frame_s
     trailing = max(0.0, seconds - (loud[-1] + 1) * frame_s)
-    inner = ~speech[loud[0]: loud[-1] + 1]
+    inner = ~speech[loud[0] : loud[-1] + 1]
     longest = 0
     run = 0
     for quiet in inner:
@@ -272,9 +288,21 @@ def signal_stats(samples: np.ndarray, sample_rate: int, *, quiet_db: float = 30.
     spectrum = np.abs(np.fft.rfft(frames[loud] * np.hanning(frame), axis=1)) ** 2 + 1e-12
     flatness = np.exp(np.mean(np.log(spectrum), axis=1)) / np.mean(spectrum, axis=1)
     snr = loud_level - float(np.percentile(level, 10))
-    return SignalStats(seconds, peak, rms, nonfinite, clipped, float(leading), float(trailing), float(loud.size * frame_s),
-                       float((loud[-1] + 1 - loud[0]) * frame_s), float(longest * frame_s), float(np.median(flatness)),
-                       float(snr), _loudness(x, sample_rate))
+    return SignalStats(
+        seconds,
+        peak,
+        rms,
+        nonfinite,
+        clipped,
+        float(leading),
+        float(trailing),
+        float(loud.size * frame_s),
+        float((loud[-1] + 1 - loud[0]) * frame_s),
+        float(longest * frame_s),
+        float(np.median(flatness)),
+        float(snr),
+        _loudness(x, sample_rate),
+    )
 
 
 @dataclass(frozen=True)
@@ -292,9 +320,19 @@ class LanguageId:
     expected_p: float
 
 
-def clip_flags(stats: SignalStats, text: str, language: str, limits: SignalLimits | None = None, *, cap_hit: bool = False,
-               score: TextScore | None = None, base: SignalStats | None = None, language_id: LanguageId | None = None,
-               voice_measured: bool = True, base_score: TextScore | None = None) -> list[str]:
+def clip_flags(
+    stats: SignalStats,
+    text: str,
+    language: str,
+    limits: SignalLimits | None = None,
+    *,
+    cap_hit: bool = False,
+    score: TextScore | None = None,
+    base: SignalStats | None = None,
+    language_id: LanguageId | None = None,
+    voice_measured: bool = True,
+    base_score: TextScore | None = None,
+) -> list[str]:
     """Names (from :data:`~xtts_qa.evaluation.registry.FLAGS`) of the problems a listener would hear in one clip.
 
     ``garbled`` is raised only when no signal flag explains a high WER (noise, silence, truncation, looping or a
@@ -312,31 +350,58 @@ def clip_flags(stats: SignalStats, text: str, language: str, limits: SignalLimit
         flags.append("noise")
     if stats.clipped_share > limits.clipped_share:
         flags.append("clipped")
-    if np.isfinite(stats.loudness) and (stats.loudness < limits.too_quiet_lufs or (
-            base is not None and np.isfinite(base.loudness) and stats.loudness < base.loudness - limits.quieter_than_base_lu)):
+    if np.isfinite(stats.loudness) and (
+        stats.loudness < limits.too_quiet_lufs
+        or (
+            base is not None
+            and np.isfinite(base.loudness)
+            and stats.loudness < base.loudness - limits.quieter_than_base_lu
+        )
+    ):
         flags.append("too-quiet")
     expected = expected_seconds(text, language)
-    lost_words = score is not None and score.words.reference_length > 0 and \
-        score.words.deletions / score.words.reference_length >= 0.2
+    lost_words = (
+        score is not None
+        and score.words.reference_length > 0
+        and score.words.deletions / score.words.reference_length >= 0.2
+    )
     if expected >= 1.0 and stats.span_s < limits.short_ratio * expected:
         flags.append("truncated")
     elif base is not None and base.span_s >= 1.0 and stats.span_s < limits.base_short_ratio * base.span_s:
         flags.append("truncated" if lost_words else "too-fast")
-    if cap_hit or stats.seconds >= limits.cap_seconds or stats.span_s > max(limits.long_min_s, limits.long_ratio * expected) or (
-            base is not None and stats.span_s > max(limits.base_long_ratio * base.span_s, base.span_s + limits.base_long_extra_s)):
+    if (
+        cap_hit
+        or stats.seconds >= limits.cap_seconds
+        or stats.span_s > max(limits.long_min_s, limits.long_ratio * expected)
+        or (
+            base is not None
+            and stats.span_s > max(limits.base_long_ratio * base.span_s, base.span_s + limits.base_long_extra_s)
+        )
+    ):
         flags.append("too-long")
-    if stats.longest_pause_s > limits.long_pause_s or max(stats.leading_silence_s, stats.trailing_silence_s) > limits.edge_silence_s:
+    if (
+        stats.longest_pause_s > limits.long_pause_s
+        or max(stats.leading_silence_s, stats.trailing_silence_s) > limits.edge_silence_s
+    ):
         flags.append("long-pause")
     if language_id is not None and base_language(language_id.detected) != base_language(language):
         lid = language_id
         clear = lid.expected_p < limits.wrong_language_p and lid.detected_p > limits.other_language_p
-        likely = (lid.expected_p < limits.unlikely_language_p and lid.detected_p >= limits.language_ratio * lid.expected_p
-                  and score is not None and score.wer > GARBLED_WER)
+        likely = (
+            lid.expected_p < limits.unlikely_language_p
+            and lid.detected_p >= limits.language_ratio * lid.expected_p
+            and score is not None
+            and score.wer > GARBLED_WER
+        )
         if clear or likely:
             flags.append("wrong-language")
     worse_than_base = base_score is None or (score is not None and score.wer - base_score.wer > REGRESSION_WER)
-    if score is not None and score.wer > GARBLED_WER and worse_than_base and not {"noise", "silent", "truncated", "too-long", "wrong-language",
-                                                               "non-finite", "too-quiet"} & set(flags):
+    if (
+        score is not None
+        and score.wer > GARBLED_WER
+        and worse_than_base
+        and not {"noise", "silent", "truncated", "too-long", "wrong-language", "non-finite", "too-quiet"} & set(flags)
+    ):
         flags.append("garbled")
     if not voice_measured and "silent" not in flags:
         flags.append("no-voice")

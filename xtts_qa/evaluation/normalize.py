@@ -33,7 +33,17 @@ _MARK_SCRIPTS = frozenset({"hi"})
 #: spelt-out numbers -> digits (text2num)
 _TEXT2NUM = frozenset({"es", "fr", "de", "pt", "it", "nl"})
 #: digits -> words (num2words language code)
-_NUM2WORDS = {"ja": "ja", "zh": "ja", "ko": "ko", "ru": "ru", "pl": "pl", "cs": "cs", "hu": "hu", "tr": "tr", "ar": "ar"}
+_NUM2WORDS = {
+    "ja": "ja",
+    "zh": "ja",
+    "ko": "ko",
+    "ru": "ru",
+    "pl": "pl",
+    "cs": "cs",
+    "hu": "hu",
+    "tr": "tr",
+    "ar": "ar",
+}
 _DIGITS = re.compile(r"\d+")
 
 
@@ -87,21 +97,21 @@ class Normaliser:
         return norm.replace(" ", "") if self.by_character else norm
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _english() -> Callable[[str], str]:
     from whisper_normalizer.english import EnglishTextNormalizer
 
     return EnglishTextNormalizer()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _basic() -> Callable[[str], str]:
     from whisper_normalizer.basic import BasicTextNormalizer
 
     return BasicTextNormalizer(remove_diacritics=False, split_letters=False)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _t2s() -> Callable[[str], str]:
     import opencc
 
@@ -140,7 +150,7 @@ def _chain(*steps: Callable[[str], str]) -> Callable[[str], str]:
     return run
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def normaliser_for(language: str) -> Normaliser:
     """The normaliser used to score ``language`` (an XTTS language code such as ``en`` or ``zh-cn``)."""
     lang = base_language(language)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xtts_qa.errors import UsageError
+from xtts_qa.evaluation.artifact_cache import EvalCache, file_digest, key_of
 from xtts_qa.evaluation.audio import Clip, ReferenceLimits, load_reference, write_wav
-from xtts_qa.evaluation.cache import EvalCache, file_digest, key_of
 from xtts_qa.evaluation.suite import SpeakerSpec
 
 log = logging.getLogger("xtts_qa")
@@ -48,7 +48,7 @@ class Reference:
     clip: Clip
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def espeak_version(executable: str = "espeak-ng") -> str:
     """``espeak-ng --version``'s first line.
 
@@ -57,8 +57,10 @@ def espeak_version(executable: str = "espeak-ng") -> str:
     """
     exe = shutil.which(executable)
     if exe is None:
-        raise UsageError(f"{executable} is not installed but the suite generates its references with it; "
-                         "install it (apt-get install espeak-ng) or give wav paths under speakers:.")
+        raise UsageError(
+            f"{executable} is not installed but the suite generates its references with it; "
+            "install it (apt-get install espeak-ng) or give wav paths under speakers:."
+        )
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30)
     return (out.stdout.strip().splitlines() or ["unknown"])[0]
 
@@ -82,13 +84,20 @@ def _espeak(spec: SpeakerSpec, cache: EvalCache) -> Path:
         textfile = Path(tmp) / "ref.txt"
         textfile.write_text(spec.espeak_text + "\n", encoding="utf-8")
         try:
-            done = subprocess.run(cmd + ["-w", str(raw), "-f", str(textfile)], capture_output=True, text=True, timeout=120,
-                                  stdin=subprocess.DEVNULL)
+            done = subprocess.run(
+                cmd + ["-w", str(raw), "-f", str(textfile)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                stdin=subprocess.DEVNULL,
+            )
         except subprocess.TimeoutExpired:
             raise UsageError(f"espeak-ng timed out generating the reference of speaker {spec.name!r}.") from None
         if done.returncode != 0 or not raw.is_file():
-            raise UsageError(f"espeak-ng could not generate the reference of speaker {spec.name!r} "
-                             f"(voice {spec.espeak_voice!r}): {done.stderr.strip()[:200] or 'no output'}")
+            raise UsageError(
+                f"espeak-ng could not generate the reference of speaker {spec.name!r} "
+                f"(voice {spec.espeak_voice!r}): {done.stderr.strip()[:200] or 'no output'}"
+            )
         raw.replace(target)
     return target
 
@@ -114,5 +123,3 @@ def prepare_reference(spec: SpeakerSpec, cache: EvalCache, limits: ReferenceLimi
     if clip.seconds > 30:
         log.warning("%s: %.1f s long; XTTS uses only the first 30 s (3-8 s references work best)", source, clip.seconds)
     return Reference(spec.name, Path(path), source, file_digest(path), clip)
-
-

@@ -17,8 +17,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["plot_groups", "FLAGS", "Metric", "METRICS", "SentenceSamples", "GARBLED_WER", "REGRESSION_WER", "REGRESSION_WORDS", "flag_metric", "tracked_metrics",
-           "higher_is_better"]
+__all__ = [
+    "plot_groups",
+    "FLAGS",
+    "Metric",
+    "METRICS",
+    "SentenceSamples",
+    "GARBLED_WER",
+    "REGRESSION_WER",
+    "REGRESSION_WORDS",
+    "flag_metric",
+    "tracked_metrics",
+    "higher_is_better",
+]
 
 #: a sentence whose WER is above this on clean-sounding audio is "garbled"; also the high_wer_rate cut-off.
 #: At WER 0.5 half the words are wrong: a listener no longer gets the sentence. The bundled Whisper base model's
@@ -160,7 +171,9 @@ class Metric:
     def higher_is_better(self) -> bool:
         return self.direction == "higher"
 
-    def value(self, cand: SentenceSamples, base: SentenceSamples | None = None, idx: np.ndarray | None = None) -> np.ndarray:
+    def value(
+        self, cand: SentenceSamples, base: SentenceSamples | None = None, idx: np.ndarray | None = None
+    ) -> np.ndarray:
         """The corpus value (paired metrics need ``base``)."""
         if self.paired:
             if base is None:
@@ -182,37 +195,133 @@ def _regressions(c: SentenceSamples, b: SentenceSamples, t: Take) -> np.ndarray:
 
 def _build() -> dict[str, Metric]:
     ms = [
-        Metric("wer", "lower", "WER", "", "corpus word error rate (summed edits / summed reference words; CER for zh/ja/ko)",
-               lambda s, t: _ratio(t(s.word_errors), t(s.word_total)), lambda s: s.wer, group="error rate"),
-        Metric("cer", "lower", "CER", "", "corpus character error rate",
-               lambda s, t: _ratio(t(s.char_errors), t(s.char_total)),
-               lambda s: np.where(s.char_total > 0, s.char_errors / np.maximum(s.char_total, 1), 0.0), group="error rate"),
-        Metric("mean_wer", "lower", "mean WER", "", "mean of the per-sentence WERs", lambda s, t: t(s.wer).mean(axis=-1),
-               group="error rate"),
-        Metric("max_wer", "lower", "worst sentence WER", "", "the highest per-sentence WER", lambda s, t: t(s.wer).max(axis=-1)),
-        Metric("high_wer_rate", "lower", "sentences with WER > 0.5", "", f"share of sentences whose WER is above {GARBLED_WER}",
-               lambda s, t: (t(s.wer) > GARBLED_WER).mean(axis=-1)),
-        Metric("wer_regressions", "lower", "sentences worse than the base", "sentences",
-               f"sentences whose WER is over {REGRESSION_WER} above the base's clip of the same sentence, with at least "
-               f"{REGRESSION_WORDS} more word errors: one garbled sentence in a suite shows here",
-               _regressions, None, paired=True),
-        Metric("similarity_ref", "higher", "similarity to reference", "cosine", "mean speaker similarity with the reference clip",
-               lambda s, t: _nanmean(t(s.similarity_ref)), lambda s: s.similarity_ref, group="speaker similarity"),
-        Metric("similarity_base", "higher", "similarity to base", "cosine", "mean speaker similarity with the base model's clip",
-               lambda s, t: _nanmean(t(s.similarity_base)), lambda s: s.similarity_base, when_missing="not-applicable",
-               group="speaker similarity"),
-        Metric("loudness", "higher", "loudness", "LUFS", "integrated loudness (ITU-R BS.1770, energy mean over clips)",
-               _loudness, lambda s: s.loudness, when_missing="not-applicable"),
-        Metric("duration", "higher", "audio seconds", "s", "total seconds of audio", lambda s, t: t(s.audio_seconds).sum(axis=-1),
-               lambda s: s.audio_seconds),
-        Metric("rtf", "lower", "real-time factor", "", "synthesis seconds per audio second, of clips synthesised in this run",
-               _rtf, None, when_missing="not-applicable"),
-        Metric("flag_rate", "lower", "flagged sentences", "", "share of sentences with any flag",
-               lambda s, t: t(s.flagged).mean(axis=-1)),
+        Metric(
+            "wer",
+            "lower",
+            "WER",
+            "",
+            "corpus word error rate (summed edits / summed reference words; CER for zh/ja/ko)",
+            lambda s, t: _ratio(t(s.word_errors), t(s.word_total)),
+            lambda s: s.wer,
+            group="error rate",
+        ),
+        Metric(
+            "cer",
+            "lower",
+            "CER",
+            "",
+            "corpus character error rate",
+            lambda s, t: _ratio(t(s.char_errors), t(s.char_total)),
+            lambda s: np.where(s.char_total > 0, s.char_errors / np.maximum(s.char_total, 1), 0.0),
+            group="error rate",
+        ),
+        Metric(
+            "mean_wer",
+            "lower",
+            "mean WER",
+            "",
+            "mean of the per-sentence WERs",
+            lambda s, t: t(s.wer).mean(axis=-1),
+            group="error rate",
+        ),
+        Metric(
+            "max_wer",
+            "lower",
+            "worst sentence WER",
+            "",
+            "the highest per-sentence WER",
+            lambda s, t: t(s.wer).max(axis=-1),
+        ),
+        Metric(
+            "high_wer_rate",
+            "lower",
+            "sentences with WER > 0.5",
+            "",
+            f"share of sentences whose WER is above {GARBLED_WER}",
+            lambda s, t: (t(s.wer) > GARBLED_WER).mean(axis=-1),
+        ),
+        Metric(
+            "wer_regressions",
+            "lower",
+            "sentences worse than the base",
+            "sentences",
+            f"sentences whose WER is over {REGRESSION_WER} above the base's clip of the same sentence, with at least "
+            f"{REGRESSION_WORDS} more word errors: one garbled sentence in a suite shows here",
+            _regressions,
+            None,
+            paired=True,
+        ),
+        Metric(
+            "similarity_ref",
+            "higher",
+            "similarity to reference",
+            "cosine",
+            "mean speaker similarity with the reference clip",
+            lambda s, t: _nanmean(t(s.similarity_ref)),
+            lambda s: s.similarity_ref,
+            group="speaker similarity",
+        ),
+        Metric(
+            "similarity_base",
+            "higher",
+            "similarity to base",
+            "cosine",
+            "mean speaker similarity with the base model's clip",
+            lambda s, t: _nanmean(t(s.similarity_base)),
+            lambda s: s.similarity_base,
+            when_missing="not-applicable",
+            group="speaker similarity",
+        ),
+        Metric(
+            "loudness",
+            "higher",
+            "loudness",
+            "LUFS",
+            "integrated loudness (ITU-R BS.1770, energy mean over clips)",
+            _loudness,
+            lambda s: s.loudness,
+            when_missing="not-applicable",
+        ),
+        Metric(
+            "duration",
+            "higher",
+            "audio seconds",
+            "s",
+            "total seconds of audio",
+            lambda s, t: t(s.audio_seconds).sum(axis=-1),
+            lambda s: s.audio_seconds,
+        ),
+        Metric(
+            "rtf",
+            "lower",
+            "real-time factor",
+            "",
+            "synthesis seconds per audio second, of clips synthesised in this run",
+            _rtf,
+            None,
+            when_missing="not-applicable",
+        ),
+        Metric(
+            "flag_rate",
+            "lower",
+            "flagged sentences",
+            "",
+            "share of sentences with any flag",
+            lambda s, t: t(s.flagged).mean(axis=-1),
+        ),
     ]
     for flag, why in FLAGS.items():
-        ms.append(Metric(flag_metric(flag), "lower", f"{flag} sentences", "sentences", f"sentences flagged {flag}: {why}",
-                         (lambda f: lambda s, t: t(s.flag(f)).sum(axis=-1))(flag), (lambda f: lambda s: s.flag(f))(flag)))
+        ms.append(
+            Metric(
+                flag_metric(flag),
+                "lower",
+                f"{flag} sentences",
+                "sentences",
+                f"sentences flagged {flag}: {why}",
+                (lambda f: lambda s, t: t(s.flag(f)).sum(axis=-1))(flag),
+                (lambda f: lambda s: s.flag(f))(flag),
+            )
+        )
     return {m.name: m for m in ms}
 
 

@@ -76,13 +76,29 @@ class SentenceResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "language": self.language, "text": self.text, "transcript": self.transcript,
-            "wer": _num(self.wer), "cer": _num(self.cer), "similarity_ref": _num(self.similarity_ref),
-            "similarity_base": _num(self.similarity_base), "duration_s": _num(self.duration_s, 3), "rtf": _num(self.rtf, 4),
-            "flags": list(self.flags), "verdict": self.verdict, "audio": self.audio, "base_audio": self.base_audio,
-            "base_transcript": self.base_transcript, "base_wer": _num(self.base_wer), "reference_audio": self.reference_audio,
-            "seed": self.seed, "speaker": self.speaker, "normaliser": self.normaliser, "loudness": _num(self.loudness, 2),
-            "detected_language": self.detected_language, "cached": self.cached,
+            "id": self.id,
+            "language": self.language,
+            "text": self.text,
+            "transcript": self.transcript,
+            "wer": _num(self.wer),
+            "cer": _num(self.cer),
+            "similarity_ref": _num(self.similarity_ref),
+            "similarity_base": _num(self.similarity_base),
+            "duration_s": _num(self.duration_s, 3),
+            "rtf": _num(self.rtf, 4),
+            "flags": list(self.flags),
+            "verdict": self.verdict,
+            "audio": self.audio,
+            "base_audio": self.base_audio,
+            "base_transcript": self.base_transcript,
+            "base_wer": _num(self.base_wer),
+            "reference_audio": self.reference_audio,
+            "seed": self.seed,
+            "speaker": self.speaker,
+            "normaliser": self.normaliser,
+            "loudness": _num(self.loudness, 2),
+            "detected_language": self.detected_language,
+            "cached": self.cached,
             "explanations": {f: FLAGS.get(f, "") for f in self.flags},
         }
 
@@ -115,7 +131,10 @@ def headline(report: EvalReport) -> str:
     for s in report.sentences:
         for f in s.flags:
             counts[f] = counts.get(f, 0) + 1
-    heard = ", ".join(f"{n} {f}" for f, n in sorted(counts.items(), key=lambda kv: (-kv[1], list(FLAGS).index(kv[0]) if kv[0] in FLAGS else 99)))
+    heard = ", ".join(
+        f"{n} {f}"
+        for f, n in sorted(counts.items(), key=lambda kv: (-kv[1], list(FLAGS).index(kv[0]) if kv[0] in FLAGS else 99))
+    )
     n = len(report.sentences)
     if failed:
         text = f"FAILED: {', '.join(g.expr for g in failed)}"
@@ -192,7 +211,10 @@ class EvalReport:
             "headline": self.headline,
             "flags": {f: FLAGS[f] for f in FLAGS if any(f in s.flags for s in self.sentences)},
             "gates": [g.to_dict() for g in self.gates],
-            "metrics": {"candidate": self.metrics.to_dict(), "base": self.base_metrics.to_dict() if self.base_metrics else None},
+            "metrics": {
+                "candidate": self.metrics.to_dict(),
+                "base": self.base_metrics.to_dict() if self.base_metrics else None,
+            },
             "sentences": [s.to_dict() for s in self.sentences],
             "provenance": self.provenance,
             "seconds": round(self.seconds, 3),

@@ -24,18 +24,34 @@ from tqdm import tqdm
 
 from xtts_qa.cache import link_or_copy
 from xtts_qa.errors import UsageError
+from xtts_qa.evaluation.artifact_cache import EvalCache, atomic_write_bytes, key_of
 from xtts_qa.evaluation.asr import AsrOptions, Transcriber, Transcript
 from xtts_qa.evaluation.audio import wav_bytes
-from xtts_qa.evaluation.cache import EvalCache, atomic_write_bytes, key_of
 from xtts_qa.evaluation.gates import evaluate_gates, metric_values, parse_gates
-from xtts_qa.evaluation.metrics import LanguageId, SignalLimits, SignalStats, TextScore, clip_flags, score_text, signal_stats
-from xtts_qa.evaluation.registry import FLAGS, GARBLED_WER, SentenceSamples
+from xtts_qa.evaluation.metrics import (
+    LanguageId,
+    SignalLimits,
+    SignalStats,
+    TextScore,
+    clip_flags,
+    score_text,
+    signal_stats,
+)
 from xtts_qa.evaluation.normalize import base_language, normaliser_for
 from xtts_qa.evaluation.references import Reference, prepare_reference
+from xtts_qa.evaluation.registry import FLAGS, GARBLED_WER, SentenceSamples
 from xtts_qa.evaluation.results import EvalReport, ModelMetrics, SentenceResult
 from xtts_qa.evaluation.similarity import SPEAKER_MODEL, SpeakerEncoder, cosine
 from xtts_qa.evaluation.suite import Suite, load_suite
-from xtts_qa.evaluation.synth import DEFAULT_COMMAND, CommandBackend, SynthOptions, SynthRequest, XttsBackend, environment_versions, resolve_device
+from xtts_qa.evaluation.synth import (
+    DEFAULT_COMMAND,
+    CommandBackend,
+    SynthOptions,
+    SynthRequest,
+    XttsBackend,
+    environment_versions,
+    resolve_device,
+)
 
 log = logging.getLogger("xtts_qa")
 
@@ -130,7 +146,15 @@ class _Progress:
         self.bars: list[tqdm] = []
 
     def bar(self, desc: str, total: int) -> tqdm:
-        bar = tqdm(total=total, desc=desc, unit="clip", file=sys.stderr, disable=self.disable, leave=False, position=len(self.bars))
+        bar = tqdm(
+            total=total,
+            desc=desc,
+            unit="clip",
+            file=sys.stderr,
+            disable=self.disable,
+            leave=False,
+            position=len(self.bars),
+        )
         self.bars.append(bar)
         return bar
 
@@ -160,8 +184,15 @@ class _Run:
                 self.timings[timing] += seconds
 
     # -- synthesis ---------------------------------------------------------------------------------
-    def synthesise(self, backend: Any, refs: dict[str, Reference], label: str, asr: Transcriber, pool: ThreadPoolExecutor,
-                   asr_bar: tqdm) -> tuple[list[ClipRecord], list[Future[Transcript]]]:
+    def synthesise(
+        self,
+        backend: Any,
+        refs: dict[str, Reference],
+        label: str,
+        asr: Transcriber,
+        pool: ThreadPoolExecutor,
+        asr_bar: tqdm,
+    ) -> tuple[list[ClipRecord], list[Future[Transcript]]]:
         identity = backend.identity()
         bar = self.progress.bar(f"synthesis ({label})", len(self.sentences))
         records, futures = [], []
@@ -181,9 +212,17 @@ class _Run:
                 self.timings["model_load_s"] += getattr(backend, "load_seconds", 0.0) - before
                 stats = signal_stats(out.samples, out.sample_rate)
                 data = wav_bytes(out.samples, out.sample_rate)
-                meta = {"digest": hashlib.blake2b(data, digest_size=16).hexdigest(), "synth_seconds": out.seconds,
-                        "audio_seconds": stats.seconds, "sample_rate": out.sample_rate, "codes": out.codes,
-                        "cap_hit": out.cap_hit, "stats": stats.to_dict(), "seed": seed, "backend": backend.describe()}
+                meta = {
+                    "digest": hashlib.blake2b(data, digest_size=16).hexdigest(),
+                    "synth_seconds": out.seconds,
+                    "audio_seconds": stats.seconds,
+                    "sample_rate": out.sample_rate,
+                    "codes": out.codes,
+                    "cap_hit": out.cap_hit,
+                    "stats": stats.to_dict(),
+                    "seed": seed,
+                    "backend": backend.describe(),
+                }
                 path = self.cache.put_audio(key, data, meta)
                 self.counts["audio_misses"] += 1
                 self.timings["synthesis_s"] += out.seconds
@@ -195,7 +234,9 @@ class _Run:
         return records, futures
 
     # -- ASR -----------------------------------------------------------------------------------------
-    def _submit(self, pool: ThreadPoolExecutor, asr: Transcriber, record: ClipRecord, language: str, bar: tqdm) -> Future[Transcript]:
+    def _submit(
+        self, pool: ThreadPoolExecutor, asr: Transcriber, record: ClipRecord, language: str, bar: tqdm
+    ) -> Future[Transcript]:
         # the caller copies the result into the record once every future is done (callbacks may run later)
         """Queue a transcription; identical audio (a base equal to the candidate) is transcribed once."""
         key = key_of("transcript", record.digest, asr.identity(), base_language(language))
@@ -216,12 +257,23 @@ class _Run:
         out = asr.recognise(path, language)
         self.tally("transcript_misses", "asr_s", time.perf_counter() - started)
         lid = out.language_id
-        self.cache.put_json("text", key, {"text": out.text, "language": language, "language_id": None if lid is None else
-                                          {"detected": lid.detected, "detected_p": lid.detected_p, "expected_p": lid.expected_p}})
+        self.cache.put_json(
+            "text",
+            key,
+            {
+                "text": out.text,
+                "language": language,
+                "language_id": None
+                if lid is None
+                else {"detected": lid.detected, "detected_p": lid.detected_p, "expected_p": lid.expected_p},
+            },
+        )
         return out
 
     # -- speaker embeddings ------------------------------------------------------------------------
-    def embedding(self, encoder: SpeakerEncoder, digest: str, path: Path, identity: dict[str, Any]) -> np.ndarray | None:
+    def embedding(
+        self, encoder: SpeakerEncoder, digest: str, path: Path, identity: dict[str, Any]
+    ) -> np.ndarray | None:
         key = key_of("embedding", digest, identity)
         cached = self.cache.get_json("embeddings", key)
         if cached is not None:
@@ -232,7 +284,9 @@ class _Run:
         samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
         vector = encoder.embed(samples.mean(axis=1), rate)
         self.timings["similarity_s"] += time.perf_counter() - started
-        self.cache.put_json("embeddings", key, {"vector": None if vector is None else [round(float(v), 7) for v in vector]})
+        self.cache.put_json(
+            "embeddings", key, {"vector": None if vector is None else [round(float(v), 7) for v in vector]}
+        )
         return vector
 
 
@@ -260,8 +314,13 @@ def _current_stats(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
         return {**meta, "stats": signal_stats(samples.mean(axis=1), rate).to_dict()}
 
 
-def _samples(scores: list[TextScore], records: list[ClipRecord], sim_ref: list[float | None], sim_base: list[float | None],
-             flags: list[list[str]]) -> SentenceSamples:
+def _samples(
+    scores: list[TextScore],
+    records: list[ClipRecord],
+    sim_ref: list[float | None],
+    sim_base: list[float | None],
+    flags: list[list[str]],
+) -> SentenceSamples:
     def arr(values: list[float | None]) -> np.ndarray:
         return np.array([np.nan if v is None else v for v in values], dtype=float)
 
@@ -281,7 +340,9 @@ def _samples(scores: list[TextScore], records: list[ClipRecord], sim_ref: list[f
 
 
 def _metrics(samples: SentenceSamples, base: SentenceSamples | None = None, *, is_base: bool = False) -> ModelMetrics:
-    values: dict[str, float | None] = {k: (v if np.isfinite(v) else None) for k, v in metric_values(samples, base).items()}
+    values: dict[str, float | None] = {
+        k: (v if np.isfinite(v) else None) for k, v in metric_values(samples, base).items()
+    }
     if is_base or base is None:
         values["similarity_base"] = None
     return ModelMetrics(values)
@@ -294,7 +355,9 @@ def _publish(path: Path, out_dir: Path | None, relative: str) -> str:
     return str(link_or_copy(path, out_dir / relative))
 
 
-def run_eval(candidate: str | Path, base: str | Path | None, suite: str | Path | Suite, options: EvalOptions | None = None) -> EvalReport:
+def run_eval(
+    candidate: str | Path, base: str | Path | None, suite: str | Path | Suite, options: EvalOptions | None = None
+) -> EvalReport:
     """Evaluate ``candidate`` (and ``base``) on ``suite`` and judge the gates.
 
     Raises:
@@ -310,12 +373,16 @@ def run_eval(candidate: str | Path, base: str | Path | None, suite: str | Path |
     asr = _transcriber(options.asr)
     foreign = sorted({s.language for s in run.sentences if base_language(s.language) != "en"})
     if foreign and not asr.is_multilingual:
-        raise UsageError(f"suite {suite.name!r} has {', '.join(foreign)} sentences but the ASR model {asr.name} is English-only; "
-                         "drop --asr-model to use the bundled multilingual base model, or pass a multilingual Whisper model "
-                         "(e.g. a local large-v3 or small folder).")
+        raise UsageError(
+            f"suite {suite.name!r} has {', '.join(foreign)} sentences but the ASR model {asr.name} is English-only; "
+            "drop --asr-model to use the bundled multilingual base model, or pass a multilingual Whisper model "
+            "(e.g. a local large-v3 or small folder)."
+        )
     cand_backend = make_backend(options.backend, str(candidate), options, run.cache)
     base_backend = make_backend(options.backend, str(base), options, run.cache, base=True) if base is not None else None
-    refs = {name: prepare_reference(suite.speakers[name], run.cache) for name in sorted({s.speaker for s in run.sentences})}
+    refs = {
+        name: prepare_reference(suite.speakers[name], run.cache) for name in sorted({s.speaker for s in run.sentences})
+    }
 
     n_models = 1 + (base_backend is not None)
     asr_bar = run.progress.bar("transcription", len(run.sentences) * n_models)
@@ -361,37 +428,75 @@ def run_eval(candidate: str | Path, base: str | Path | None, suite: str | Path |
         score = score_text(s.text, rec.transcript, norm)
         sr = cosine(rec.embedding, ref_vectors[s.speaker])
         b_score = score_text(s.text, base_rec.transcript, norm) if base_rec else None
-        flags = clip_flags(rec.stats, s.text, s.language, limits, cap_hit=bool(rec.meta.get("cap_hit")), score=score,
-                           base=base_rec.stats if base_rec else None, language_id=rec.language_id,
-                           voice_measured=rec.embedding is not None, base_score=b_score)
+        flags = clip_flags(
+            rec.stats,
+            s.text,
+            s.language,
+            limits,
+            cap_hit=bool(rec.meta.get("cap_hit")),
+            score=score,
+            base=base_rec.stats if base_rec else None,
+            language_id=rec.language_id,
+            voice_measured=rec.embedding is not None,
+            base_score=b_score,
+        )
         sb = None
         if base_rec is not None and b_score is not None:
             sb = cosine(rec.embedding, base_rec.embedding)
             base_scores.append(b_score)
-            base_flags.append(clip_flags(base_rec.stats, s.text, s.language, limits, cap_hit=bool(base_rec.meta.get("cap_hit")),
-                                         score=b_score, language_id=base_rec.language_id, voice_measured=base_rec.embedding is not None))
+            base_flags.append(
+                clip_flags(
+                    base_rec.stats,
+                    s.text,
+                    s.language,
+                    limits,
+                    cap_hit=bool(base_rec.meta.get("cap_hit")),
+                    score=b_score,
+                    language_id=base_rec.language_id,
+                    voice_measured=base_rec.embedding is not None,
+                )
+            )
             base_sim_ref.append(cosine(base_rec.embedding, ref_vectors[s.speaker]))
         cand_scores.append(score)
         cand_flags.append(flags)
         sim_ref.append(sr)
         sim_base.append(sb)
         loud = rec.stats.loudness
-        sentences.append(SentenceResult(
-            id=s.id, language=s.language, text=s.text, transcript=rec.transcript, wer=score.wer, cer=score.cer,
-            similarity_ref=sr, similarity_base=sb, duration_s=rec.meta["audio_seconds"],
-            rtf=None if rec.cached else rec.meta["synth_seconds"] / max(rec.meta["audio_seconds"], 1e-9), flags=tuple(flags),
-            audio=_publish(rec.path, out_dir, f"candidate/{s.id}.wav"),
-            base_audio=_publish(base_rec.path, out_dir, f"base/{s.id}.wav") if base_rec else None,
-            base_transcript=base_rec.transcript if base_rec else None, base_wer=base_scores[-1].wer if base_rec else None,
-            reference_audio=_publish(refs[s.speaker].path, out_dir, f"references/{s.speaker}.wav"),
-            seed=suite.seed_for(s), speaker=s.speaker, normaliser=norm.name,
-            loudness=loud if np.isfinite(loud) else None,
-            detected_language=rec.language_id.detected if rec.language_id else None, cached=rec.cached,
-        ))
+        sentences.append(
+            SentenceResult(
+                id=s.id,
+                language=s.language,
+                text=s.text,
+                transcript=rec.transcript,
+                wer=score.wer,
+                cer=score.cer,
+                similarity_ref=sr,
+                similarity_base=sb,
+                duration_s=rec.meta["audio_seconds"],
+                rtf=None if rec.cached else rec.meta["synth_seconds"] / max(rec.meta["audio_seconds"], 1e-9),
+                flags=tuple(flags),
+                audio=_publish(rec.path, out_dir, f"candidate/{s.id}.wav"),
+                base_audio=_publish(base_rec.path, out_dir, f"base/{s.id}.wav") if base_rec else None,
+                base_transcript=base_rec.transcript if base_rec else None,
+                base_wer=base_scores[-1].wer if base_rec else None,
+                reference_audio=_publish(refs[s.speaker].path, out_dir, f"references/{s.speaker}.wav"),
+                seed=suite.seed_for(s),
+                speaker=s.speaker,
+                normaliser=norm.name,
+                loudness=loud if np.isfinite(loud) else None,
+                detected_language=rec.language_id.detected if rec.language_id else None,
+                cached=rec.cached,
+            )
+        )
     cand_samples = _samples(cand_scores, cand_records, sim_ref, sim_base, cand_flags)
-    base_samples = _samples(base_scores, base_records, base_sim_ref, [None] * len(base_records), base_flags) if base_records else None
-    gate_results = evaluate_gates(gates, cand_samples, base_samples, rounds=options.bootstrap_rounds, seed=suite.seed,
-                                  strict=options.strict)
+    base_samples = (
+        _samples(base_scores, base_records, base_sim_ref, [None] * len(base_records), base_flags)
+        if base_records
+        else None
+    )
+    gate_results = evaluate_gates(
+        gates, cand_samples, base_samples, rounds=options.bootstrap_rounds, seed=suite.seed, strict=options.strict
+    )
     versions = environment_versions()
     provenance = {
         "candidate_hash": cand_backend.describe()["hash"],
@@ -412,20 +517,30 @@ def run_eval(candidate: str | Path, base: str | Path | None, suite: str | Path |
         "garbled_wer": GARBLED_WER,
         "signal_limits": asdict(limits),
         "language_id": bool(options.asr.language_id and any(r.language_id for r in cand_records)),
-        "rtf_source": ("measured in this run" if not any(r.cached for r in cand_records) else
-                       "cached audio: synthesis not timed in this run" if all(r.cached for r in cand_records) else
-                       "measured on the clips synthesised in this run; cached clips excluded"),
+        "rtf_source": (
+            "measured in this run"
+            if not any(r.cached for r in cand_records)
+            else "cached audio: synthesis not timed in this run"
+            if all(r.cached for r in cand_records)
+            else "measured on the clips synthesised in this run; cached clips excluded"
+        ),
         "bootstrap_rounds": options.bootstrap_rounds,
         "cache": {"root": str(run.cache.root), "enabled": run.cache.enabled, **run.counts},
         "timings": {k: round(v, 3) for k, v in run.timings.items()},
     }
     report = EvalReport(
-        candidate=str(candidate), base=str(base) if base is not None else None, suite=suite.name, gates=tuple(gate_results),
-        metrics=_metrics(cand_samples, base_samples), base_metrics=_metrics(base_samples, is_base=True) if base_samples else None,
-        sentences=tuple(sentences), provenance=provenance, seconds=time.perf_counter() - started,
-        out_dir=str(out_dir) if out_dir else None, strict=options.strict,
+        candidate=str(candidate),
+        base=str(base) if base is not None else None,
+        suite=suite.name,
+        gates=tuple(gate_results),
+        metrics=_metrics(cand_samples, base_samples),
+        base_metrics=_metrics(base_samples, is_base=True) if base_samples else None,
+        sentences=tuple(sentences),
+        provenance=provenance,
+        seconds=time.perf_counter() - started,
+        out_dir=str(out_dir) if out_dir else None,
+        strict=options.strict,
     )
     if out_dir is not None:
         atomic_write_bytes(out_dir / "report.json", json.dumps(report.to_dict(), indent=2, ensure_ascii=False).encode())
     return report
-

@@ -37,12 +37,30 @@ _TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_SENTENCE_CHARS, "pat
 _SPEAKER = {
     "oneOf": [
         {"type": "string", "minLength": 1},
-        {"type": "object", "additionalProperties": False, "required": ["path"], "properties": {"path": {"type": "string", "minLength": 1}}},
-        {"type": "object", "additionalProperties": False, "required": ["espeak"], "properties": {"espeak": {
-            "type": "object", "additionalProperties": False, "required": ["text"],
-            "properties": {"voice": {"type": "string"}, "text": _TEXT,
-                           "speed": {"type": "integer", "minimum": 80, "maximum": 450},
-                           "pitch": {"type": "integer", "minimum": 0, "maximum": 99}}}}},
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["path"],
+            "properties": {"path": {"type": "string", "minLength": 1}},
+        },
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["espeak"],
+            "properties": {
+                "espeak": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["text"],
+                    "properties": {
+                        "voice": {"type": "string"},
+                        "text": _TEXT,
+                        "speed": {"type": "integer", "minimum": 80, "maximum": 450},
+                        "pitch": {"type": "integer", "minimum": 0, "maximum": 99},
+                    },
+                }
+            },
+        },
     ]
 }
 SCHEMA: dict[str, Any] = {
@@ -59,9 +77,12 @@ SCHEMA: dict[str, Any] = {
         "speakers": {"type": "object", "minProperties": 1, "additionalProperties": _SPEAKER},
         "gates": {"type": "array", "items": {"type": "string"}},
         "sentences": {
-            "type": "array", "minItems": 1,
+            "type": "array",
+            "minItems": 1,
             "items": {
-                "type": "object", "additionalProperties": False, "required": ["id", "text"],
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["id", "text"],
                 "properties": {
                     "id": {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$"},
                     "text": _TEXT,
@@ -167,8 +188,10 @@ def _resolve(name_or_path: str | Path) -> Path:
             if (folder / f"{name_or_path}{ext}").is_file():
                 return folder / f"{name_or_path}{ext}"
     names = sorted({p.stem for folder in suite_paths() if folder.is_dir() for p in folder.glob("*.y*ml")})
-    raise UsageError(f"no suite named {str(name_or_path)!r}; known suites: {', '.join(names) or 'none'} "
-                     f"(searched {', '.join(str(f) for f in suite_paths())}).")
+    raise UsageError(
+        f"no suite named {str(name_or_path)!r}; known suites: {', '.join(names) or 'none'} "
+        f"(searched {', '.join(str(f) for f in suite_paths())})."
+    )
 
 
 def _speaker(name: str, raw: Any, folder: Path) -> SpeakerSpec:
@@ -182,8 +205,15 @@ def _speaker(name: str, raw: Any, folder: Path) -> SpeakerSpec:
 
 
 def _json_type(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number",
-            type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 def _describe(error: jsonschema.ValidationError) -> str:
@@ -195,7 +225,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
         missing = [k for k in want if isinstance(got, dict) and k not in got]
         return "; ".join(f"{repr(k)[:40]} is a required property" for k in missing[:3]) + "."
     if kind == "additionalProperties" and isinstance(got, dict):
-        allowed = set((error.schema.get("properties") or {}))
+        allowed = set(error.schema.get("properties") or {})
         extra = [repr(k)[:40] for k in got if k not in allowed]
         return f"unknown field {', '.join(extra[:3])}{' ...' if len(extra) > 3 else ''}."
     if kind == "enum":
@@ -220,14 +250,21 @@ def parse_suite(data: Any, path: Path) -> Suite:
     if errors:
         first = errors[0]
         where = "/".join(str(p)[:40] for p in first.absolute_path) or "(top level)"
-        raise InputError(path, f"suite does not match the schema at {where[:200]}: {_describe(first)}"
-                         + (f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""),
-                         "see suites/smoke-en.yaml for the format.")
+        raise InputError(
+            path,
+            f"suite does not match the schema at {where[:200]}: {_describe(first)}"
+            + (f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""),
+            "see suites/smoke-en.yaml for the format.",
+        )
     speakers_raw = dict(data.get("speakers") or {})
     if "reference" in data:
         speakers_raw.setdefault("default", data["reference"])
     if not speakers_raw:
-        raise InputError(path, "suite names no speaker reference.", "add `reference: {espeak: {voice: en-us, text: ...}}` or a `speakers:` map.")
+        raise InputError(
+            path,
+            "suite names no speaker reference.",
+            "add `reference: {espeak: {voice: en-us, text: ...}}` or a `speakers:` map.",
+        )
     speakers = {name: _speaker(name, raw, path.parent) for name, raw in speakers_raw.items()}
     default_speaker = data.get("speaker") or ("default" if "default" in speakers else next(iter(speakers)))
     language = data.get("language", "en")
@@ -238,13 +275,27 @@ def parse_suite(data: Any, path: Path) -> Suite:
         seen.add(item["id"])
         speaker = item.get("speaker", default_speaker)
         if speaker not in speakers:
-            raise InputError(path, f"sentence {item['id']!r} uses speaker {speaker!r}, which the suite does not define.",
-                             f"define it under speakers: (known: {', '.join(speakers)}).")
-        sentences.append(Sentence(item["id"], item["text"].strip(), item.get("language", language), speaker, item.get("voice")))
+            raise InputError(
+                path,
+                f"sentence {item['id']!r} uses speaker {speaker!r}, which the suite does not define.",
+                f"define it under speakers: (known: {', '.join(speakers)}).",
+            )
+        sentences.append(
+            Sentence(item["id"], item["text"].strip(), item.get("language", language), speaker, item.get("voice"))
+        )
     if default_speaker not in speakers:
-        raise InputError(path, f"default speaker {default_speaker!r} is not defined.", f"use one of: {', '.join(speakers)}.")
-    return Suite(data["name"], path, int(data.get("seed", 0)), speakers, tuple(sentences), tuple(data.get("gates") or ()),
-                 data.get("description", ""))
+        raise InputError(
+            path, f"default speaker {default_speaker!r} is not defined.", f"use one of: {', '.join(speakers)}."
+        )
+    return Suite(
+        data["name"],
+        path,
+        int(data.get("seed", 0)),
+        speakers,
+        tuple(sentences),
+        tuple(data.get("gates") or ()),
+        data.get("description", ""),
+    )
 
 
 def load_suite(name_or_path: str | Path) -> Suite:

@@ -24,14 +24,24 @@ from typing import Any, Protocol
 import numpy as np
 
 from xtts_qa.errors import InputError, UsageError
-from xtts_qa.evaluation.cache import EvalCache, file_digest
+from xtts_qa.evaluation.artifact_cache import EvalCache, file_digest
 from xtts_qa.evaluation.references import Reference
 from xtts_qa.evaluation.suite import Sentence
 
 log = logging.getLogger("xtts_qa")
 
-__all__ = ["SynthOptions", "SynthRequest", "SynthOutput", "Backend", "XttsBackend", "CommandBackend", "DEFAULT_COMMAND",
-           "ESPEAK_VOICES", "resolve_device", "environment_versions"]
+__all__ = [
+    "SynthOptions",
+    "SynthRequest",
+    "SynthOutput",
+    "Backend",
+    "XttsBackend",
+    "CommandBackend",
+    "DEFAULT_COMMAND",
+    "ESPEAK_VOICES",
+    "resolve_device",
+    "environment_versions",
+]
 
 #: the command backend's default template: espeak-ng, one voice per language, the text read from a file (-f) so
 #: that no sentence can ever be parsed as an option
@@ -39,8 +49,23 @@ DEFAULT_COMMAND = "espeak-ng -v {voice} -w {out} -f {textfile}"
 
 #: XTTS language -> espeak-ng voice (the ``{voice}`` placeholder's default)
 ESPEAK_VOICES = {
-    "en": "en-us", "es": "es", "fr": "fr", "de": "de", "it": "it", "pt": "pt", "pl": "pl", "tr": "tr", "ru": "ru",
-    "nl": "nl", "cs": "cs", "ar": "ar", "zh-cn": "cmn", "hu": "hu", "ko": "ko", "ja": "ja", "hi": "hi",
+    "en": "en-us",
+    "es": "es",
+    "fr": "fr",
+    "de": "de",
+    "it": "it",
+    "pt": "pt",
+    "pl": "pl",
+    "tr": "tr",
+    "ru": "ru",
+    "nl": "nl",
+    "cs": "cs",
+    "ar": "ar",
+    "zh-cn": "cmn",
+    "hu": "hu",
+    "ko": "ko",
+    "ja": "ja",
+    "hi": "hi",
 }
 _PLACEHOLDERS = {"text", "textfile", "out", "voice", "language", "model", "reference", "seed"}
 
@@ -72,8 +97,11 @@ class SynthOptions:
     max_ref_length: int = 30
 
     def generation_kwargs(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items()
-                if k not in ("max_audio_tokens", "gpt_cond_len", "gpt_cond_chunk_len", "max_ref_length")}
+        return {
+            k: v
+            for k, v in asdict(self).items()
+            if k not in ("max_audio_tokens", "gpt_cond_len", "gpt_cond_chunk_len", "max_ref_length")
+        }
 
 
 @dataclass(frozen=True)
@@ -141,8 +169,19 @@ def resolve_device(device: str) -> str:
 def environment_versions() -> dict[str, str]:
     """Versions of everything that changes synthesis or scoring output (recorded in every report)."""
     out: dict[str, str] = {}
-    for dist in ("xtts_qa", "torch", "torchaudio", "coqui-tts", "transformers", "tokenizers", "faster-whisper",
-                 "ctranslate2", "resemblyzer", "jiwer", "numpy"):
+    for dist in (
+        "xtts_qa",
+        "torch",
+        "torchaudio",
+        "coqui-tts",
+        "transformers",
+        "tokenizers",
+        "faster-whisper",
+        "ctranslate2",
+        "resemblyzer",
+        "jiwer",
+        "numpy",
+    ):
         try:
             out[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -164,7 +203,13 @@ class XttsBackend:
 
     name = "xtts"
 
-    def __init__(self, target: str | Path, options: SynthOptions | None = None, device: str = "auto", cache: EvalCache | None = None) -> None:
+    def __init__(
+        self,
+        target: str | Path,
+        options: SynthOptions | None = None,
+        device: str = "auto",
+        cache: EvalCache | None = None,
+    ) -> None:
         from xtts_qa.checkpoint import locate_files
 
         self.target = str(target)
@@ -175,20 +220,39 @@ class XttsBackend:
         self.model_path, self.config_path, self.vocab_path = paths["model"], paths["config"], paths["vocab"]
         for role, path in (("model", self.model_path), ("config", self.config_path), ("vocab", self.vocab_path)):
             if not path.is_file():
-                raise InputError(path, f"the {role} file XTTS needs is missing.", "run `xtts-qa check` on the folder and copy the file from the base model.")
-        self._digests = {"model": file_digest(self.model_path), "config": file_digest(self.config_path), "vocab": file_digest(self.vocab_path)}
+                raise InputError(
+                    path,
+                    f"the {role} file XTTS needs is missing.",
+                    "run `xtts-qa check` on the folder and copy the file from the base model.",
+                )
+        self._digests = {
+            "model": file_digest(self.model_path),
+            "config": file_digest(self.config_path),
+            "vocab": file_digest(self.vocab_path),
+        }
         self._model: Any = None
         self._latents: dict[str, Any] = {}
         self.load_seconds = 0.0
 
     def identity(self) -> dict[str, Any]:
         env = environment_versions()
-        return {"backend": "xtts", "files": self._digests, "options": asdict(self.options), "device": self.device,
-                "env": {k: env[k] for k in ("torch", "coqui-tts", "transformers", "cuda")}}
+        return {
+            "backend": "xtts",
+            "files": self._digests,
+            "options": asdict(self.options),
+            "device": self.device,
+            "env": {k: env[k] for k in ("torch", "coqui-tts", "transformers", "cuda")},
+        }
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": "xtts", "target": self.target, "hash": self._digests["model"], "files": self._digests,
-                "options": asdict(self.options), "device": self.device}
+        return {
+            "backend": "xtts",
+            "target": self.target,
+            "hash": self._digests["model"],
+            "files": self._digests,
+            "options": asdict(self.options),
+            "device": self.device,
+        }
 
     def _checkpoint_for_coqui(self) -> Path:
         """The file coqui-tts may read. Its ``_load_checkpoint`` re-saves a checkpoint that pickles an XttsConfig
@@ -203,8 +267,11 @@ class XttsBackend:
             return self.model_path
         copy = self._cache.root / "legacy-checkpoints" / f"{self._digests['model']}.pth"
         if not copy.is_file():
-            log.warning("%s pickles a config object, which coqui-tts would rewrite in place; loading a sanitised copy (%s)",
-                        self.model_path, copy)
+            log.warning(
+                "%s pickles a config object, which coqui-tts would rewrite in place; loading a sanitised copy (%s)",
+                self.model_path,
+                copy,
+            )
             copy.parent.mkdir(parents=True, exist_ok=True)
             tmp = copy.with_suffix(f".{os.getpid()}.tmp")
             torch.save({**{k: v for k, v in blob.items() if k != "config"}, "config": plain(blob["config"])}, tmp)
@@ -229,11 +296,21 @@ class XttsBackend:
         # stop the load, so point coqui-tts at a file that does not exist
         no_speakers = Path(tempfile.gettempdir()) / "xtts_qa-no-speakers-file.pth"
         try:
-            model.load_checkpoint(config, checkpoint_dir=str(self.folder), checkpoint_path=str(checkpoint),
-                                  vocab_path=str(self.vocab_path), eval=True, strict=True, speaker_file_path=str(no_speakers))
+            model.load_checkpoint(
+                config,
+                checkpoint_dir=str(self.folder),
+                checkpoint_path=str(checkpoint),
+                vocab_path=str(self.vocab_path),
+                eval=True,
+                strict=True,
+                speaker_file_path=str(no_speakers),
+            )
         except Exception as exc:  # coqui-tts and torch raise many types here; all mean "this model does not load"
-            raise InputError(self.model_path, f"coqui-tts cannot load this model ({str(exc).splitlines()[0][:200]}).",
-                             "run `xtts-qa check` on it to see which file is wrong.") from None
+            raise InputError(
+                self.model_path,
+                f"coqui-tts cannot load this model ({str(exc).splitlines()[0][:200]}).",
+                "run `xtts-qa check` on it to see which file is wrong.",
+            ) from None
         model.to(self.device)
         if self.options.max_audio_tokens:
             model.gpt.max_gen_mel_tokens = min(int(self.options.max_audio_tokens), model.gpt.max_gen_mel_tokens)
@@ -245,8 +322,11 @@ class XttsBackend:
         if reference.digest not in self._latents:
             o = self.options
             self._latents[reference.digest] = self._model.get_conditioning_latents(
-                audio_path=[str(reference.path)], gpt_cond_len=o.gpt_cond_len, gpt_cond_chunk_len=o.gpt_cond_chunk_len,
-                max_ref_length=o.max_ref_length)
+                audio_path=[str(reference.path)],
+                gpt_cond_len=o.gpt_cond_len,
+                gpt_cond_chunk_len=o.gpt_cond_chunk_len,
+                max_ref_length=o.max_ref_length,
+            )
         return self._latents[reference.digest]
 
     def synthesize(self, request: SynthRequest) -> SynthOutput:
@@ -259,8 +339,13 @@ class XttsBackend:
             torch.cuda.manual_seed_all(request.seed)
         started = time.perf_counter()
         with torch.inference_mode():
-            out = self._model.inference(request.sentence.text, request.sentence.language, gpt_latent, speaker_embedding,
-                                        **self.options.generation_kwargs())
+            out = self._model.inference(
+                request.sentence.text,
+                request.sentence.language,
+                gpt_latent,
+                speaker_embedding,
+                **self.options.generation_kwargs(),
+            )
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
         seconds = time.perf_counter() - started
@@ -310,12 +395,16 @@ class CommandBackend:
         try:
             used = {f for arg in self._argv for _, f, _, _ in string.Formatter().parse(arg) if f is not None}
         except ValueError as exc:
-            raise UsageError(f"--command {template[:200]!r} is not a valid template ({exc}); write literal braces as {{{{ }}}}.") from None
+            raise UsageError(
+                f"--command {template[:200]!r} is not a valid template ({exc}); write literal braces as {{{{ }}}}."
+            ) from None
         unknown = used - _PLACEHOLDERS
         if unknown:
             raise UsageError(f"--command uses unknown placeholders {sorted(unknown)}; known: {sorted(_PLACEHOLDERS)}.")
         if "out" not in used or not used & {"text", "textfile"}:
-            raise UsageError("--command must contain {out} and {text} or {textfile} (the backend reads the wav the command writes to {out}).")
+            raise UsageError(
+                "--command must contain {out} and {text} or {textfile} (the backend reads the wav the command writes to {out})."
+            )
         end = self._argv.index("--") if "--" in self._argv else len(self._argv)
         #: argument positions where a sentence starting with "-" would be read as an option
         self._option_slots = {i for i, arg in enumerate(self._argv) if i < end and arg.startswith("{text}")}
@@ -337,24 +426,37 @@ class CommandBackend:
         if "\0" in s.text:
             raise UsageError(f"sentence {s.id!r} contains a NUL character, which no command line can carry.")
         if self._option_slots and s.text.lstrip().startswith("-"):
-            raise UsageError(f"sentence {s.id!r} starts with '-', which {self._argv[0]} would parse as an option where "
-                             "--command puts {text}; put {text} after `--`, or use {textfile}.")
+            raise UsageError(
+                f"sentence {s.id!r} starts with '-', which {self._argv[0]} would parse as an option where "
+                "--command puts {text}; put {text} after `--`, or use {textfile}."
+            )
         with tempfile.TemporaryDirectory(prefix="xtts_qa-cmd-") as tmp:
             out = Path(tmp) / "out.wav"
             textfile = Path(tmp) / "text.txt"
             textfile.write_text(s.text + "\n", encoding="utf-8")
-            values = {"text": s.text, "textfile": str(textfile), "out": str(out),
-                      "voice": s.voice or ESPEAK_VOICES.get(s.language, s.language), "language": s.language,
-                      "model": self.target, "reference": str(request.reference.path), "seed": request.seed}
+            values = {
+                "text": s.text,
+                "textfile": str(textfile),
+                "out": str(out),
+                "voice": s.voice or ESPEAK_VOICES.get(s.language, s.language),
+                "language": s.language,
+                "model": self.target,
+                "reference": str(request.reference.path),
+                "seed": request.seed,
+            }
             argv = [arg.format(**values) for arg in self._argv]
             started = time.perf_counter()
             try:
-                done = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout, stdin=subprocess.DEVNULL)
+                done = subprocess.run(
+                    argv, capture_output=True, text=True, timeout=self.timeout, stdin=subprocess.DEVNULL
+                )
             except subprocess.TimeoutExpired:
                 raise UsageError(f"--command timed out after {self.timeout:.0f} s on sentence {s.id!r}.") from None
             except (OSError, ValueError) as exc:  # E2BIG for a huge sentence, ENOEXEC, ...
-                raise UsageError(f"--command could not be started for sentence {s.id!r} ({exc.__class__.__name__}: {str(exc)[:120]}); "
-                                 "pass long text with {textfile}.") from None
+                raise UsageError(
+                    f"--command could not be started for sentence {s.id!r} ({exc.__class__.__name__}: {str(exc)[:120]}); "
+                    "pass long text with {textfile}."
+                ) from None
             seconds = time.perf_counter() - started
             if done.returncode != 0 or not out.is_file():
                 detail = (done.stderr or done.stdout).strip()[:200] or "it wrote no wav file where {out} pointed"

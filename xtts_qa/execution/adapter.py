@@ -19,15 +19,25 @@ from typing import Any
 
 import numpy as np
 
-from xtts_qa.evaluation.cache import EvalCache, key_of
+from xtts_qa.evaluation.artifact_cache import EvalCache, key_of
 from xtts_qa.evaluation.references import Reference
 from xtts_qa.evaluation.runner import EvalOptions, make_backend, run_eval
 from xtts_qa.evaluation.suite import Sentence, Suite
 
 log = logging.getLogger("xtts_qa")
 
-__all__ = ["backend_for", "audio_key", "transcript_key", "embedding_key", "synthesise_clip", "transcript_entry", "embed_wav",
-           "store_clip", "clip_cached", "evaluate_from_cache"]
+__all__ = [
+    "backend_for",
+    "audio_key",
+    "transcript_key",
+    "embedding_key",
+    "synthesise_clip",
+    "transcript_entry",
+    "embed_wav",
+    "store_clip",
+    "clip_cached",
+    "evaluate_from_cache",
+]
 
 
 def backend_for(target: str, options: EvalOptions, cache: EvalCache, *, base: bool) -> Any:
@@ -61,9 +71,17 @@ def synthesise_clip(backend: Any, sentence: Sentence, reference: Reference, seed
     out = backend.synthesize(SynthRequest(sentence, reference, seed))
     stats = signal_stats(out.samples, out.sample_rate)
     data = wav_bytes(out.samples, out.sample_rate)
-    meta = {"digest": hashlib.blake2b(data, digest_size=16).hexdigest(), "synth_seconds": out.seconds,
-            "audio_seconds": stats.seconds, "sample_rate": out.sample_rate, "codes": out.codes,
-            "cap_hit": out.cap_hit, "stats": stats.to_dict(), "seed": seed, "backend": backend.describe()}
+    meta = {
+        "digest": hashlib.blake2b(data, digest_size=16).hexdigest(),
+        "synth_seconds": out.seconds,
+        "audio_seconds": stats.seconds,
+        "sample_rate": out.sample_rate,
+        "codes": out.codes,
+        "cap_hit": out.cap_hit,
+        "stats": stats.to_dict(),
+        "seed": seed,
+        "backend": backend.describe(),
+    }
     return data, meta
 
 
@@ -73,8 +91,13 @@ def transcript_entry(transcriber: Any, path: Path, language: str) -> dict[str, A
         return {"text": transcriber.transcribe(path, language), "language": language}
     out = transcriber.recognise(path, language)
     lid = out.language_id
-    return {"text": out.text, "language": language, "language_id": None if lid is None else
-            {"detected": lid.detected, "detected_p": lid.detected_p, "expected_p": lid.expected_p}}
+    return {
+        "text": out.text,
+        "language": language,
+        "language_id": None
+        if lid is None
+        else {"detected": lid.detected, "detected_p": lid.detected_p, "expected_p": lid.expected_p},
+    }
 
 
 def embed_wav(encoder: Any, wav: bytes) -> list[float] | None:
@@ -86,8 +109,14 @@ def embed_wav(encoder: Any, wav: bytes) -> list[float] | None:
     return None if vector is None else [round(float(v), 7) for v in np.asarray(vector)]
 
 
-def store_clip(cache: EvalCache, key: str, wav: bytes, meta: dict[str, Any], transcript: tuple[str, dict[str, Any]],
-               embedding: tuple[str, list[float] | None]) -> Path:
+def store_clip(
+    cache: EvalCache,
+    key: str,
+    wav: bytes,
+    meta: dict[str, Any],
+    transcript: tuple[str, dict[str, Any]],
+    embedding: tuple[str, list[float] | None],
+) -> Path:
     """Write one clip's audio, transcript and embedding into the cache (the driver is the only caller).
 
     Args:
@@ -102,14 +131,18 @@ def store_clip(cache: EvalCache, key: str, wav: bytes, meta: dict[str, Any], tra
     return path
 
 
-def clip_cached(cache: EvalCache, key: str, asr_identity: dict[str, Any], speaker_identity: dict[str, Any], language: str) -> bool:
+def clip_cached(
+    cache: EvalCache, key: str, asr_identity: dict[str, Any], speaker_identity: dict[str, Any], language: str
+) -> bool:
     """True when the clip, its transcript and its embedding are all in the cache."""
     hit = cache.get_audio(key)
     if hit is None:
         return False
     digest = hit[1].get("digest", "")
-    return (cache.get_json("text", transcript_key(digest, asr_identity, language)) is not None
-            and cache.get_json("embeddings", embedding_key(digest, speaker_identity)) is not None)
+    return (
+        cache.get_json("text", transcript_key(digest, asr_identity, language)) is not None
+        and cache.get_json("embeddings", embedding_key(digest, speaker_identity)) is not None
+    )
 
 
 def evaluate_from_cache(candidate: str, base: str | None, suite: Suite, options: EvalOptions) -> Any:
@@ -122,6 +155,11 @@ def evaluate_from_cache(candidate: str, base: str | None, suite: Suite, options:
     counts = report.provenance.get("cache", {})
     missed = int(counts.get("audio_misses", 0)) + int(counts.get("transcript_misses", 0))
     if missed:
-        log.warning("sweep: %d clips of %s on %s were not in the cache and were computed on the driver "
-                    "(the execution adapter's keys may have drifted from the runner's)", missed, candidate, suite.name)
+        log.warning(
+            "sweep: %d clips of %s on %s were not in the cache and were computed on the driver "
+            "(the execution adapter's keys may have drifted from the runner's)",
+            missed,
+            candidate,
+            suite.name,
+        )
     return report

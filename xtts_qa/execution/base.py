@@ -63,4 +63,3 @@ class Engine(Protocol):
 
     def close(self) -> None:
         """Release workers (and a cluster this engine started)."""
-

@@ -26,7 +26,15 @@ from xtts_qa.labels import checkpoint_labels
 
 log = logging.getLogger("xtts_qa")
 
-__all__ = ["SweepOptions", "SweepProgress", "SweepReport", "CheckpointResult", "run_sweep", "make_engine", "checkpoint_labels"]
+__all__ = [
+    "SweepOptions",
+    "SweepProgress",
+    "SweepReport",
+    "CheckpointResult",
+    "run_sweep",
+    "make_engine",
+    "checkpoint_labels",
+]
 
 
 @dataclass(frozen=True)
@@ -115,8 +123,11 @@ class CheckpointResult:
     def to_dict(self) -> dict[str, Any]:
         findings = [f for r in self.check.get("results", []) for f in r.get("findings", [])]
         return {
-            "target": self.target, "label": self.label, "exit_code": self.exit_code,
-            "check_exit_code": int(self.check.get("exit_code", 0)), "findings": findings,
+            "target": self.target,
+            "label": self.label,
+            "exit_code": self.exit_code,
+            "check_exit_code": int(self.check.get("exit_code", 0)),
+            "findings": findings,
             "evaluated": bool(self.evals),
             "metrics": {suite: e.get("metrics") for suite, e in self.evals.items()},
             "gates": {suite: e.get("gates") for suite, e in self.evals.items()},
@@ -153,9 +164,18 @@ class SweepReport:
         return 2 if 2 in codes else (1 if any(codes) else 0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "sweep", "engine": self.engine, "base": self.base, "suites": list(self.suites),
-                "exit_code": self.exit_code, "units": dict(self.units), "run_id": self.run_id, "report": self.report,
-                "seconds": round(self.seconds, 3), "checkpoints": [c.to_dict() for c in self.checkpoints]}
+        return {
+            "kind": "sweep",
+            "engine": self.engine,
+            "base": self.base,
+            "suites": list(self.suites),
+            "exit_code": self.exit_code,
+            "units": dict(self.units),
+            "run_id": self.run_id,
+            "report": self.report,
+            "seconds": round(self.seconds, 3),
+            "checkpoints": [c.to_dict() for c in self.checkpoints],
+        }
 
 
 def make_engine(options: SweepOptions) -> Engine:
@@ -173,17 +193,25 @@ def make_engine(options: SweepOptions) -> Engine:
     if options.engine == "ray":
         from xtts_qa.execution.ray_engine import RayEngine
 
-        return RayEngine(options.ray_address, device, options.synth_actors, options.asr_actors, options.max_retries,
-                         options.max_inflight)
+        return RayEngine(
+            options.ray_address,
+            device,
+            options.synth_actors,
+            options.asr_actors,
+            options.max_retries,
+            options.max_inflight,
+        )
     raise UsageError(f"--engine {options.engine!r} is not one of {', '.join(ENGINES)}.")
 
 
 class _Plan:
     """Every unit of a sweep, which of them are already done, and the context workers need."""
 
-    def __init__(self, models: list[tuple[str, str]], suites: list[Any], options: Any, batch_size: int, threads: int) -> None:
+    def __init__(
+        self, models: list[tuple[str, str]], suites: list[Any], options: Any, batch_size: int, threads: int
+    ) -> None:
+        from xtts_qa.evaluation.artifact_cache import EvalCache, key_of
         from xtts_qa.evaluation.asr import Transcriber
-        from xtts_qa.evaluation.cache import EvalCache, key_of
         from xtts_qa.evaluation.references import prepare_reference
         from xtts_qa.evaluation.similarity import SpeakerEncoder
 
@@ -204,13 +232,18 @@ class _Plan:
                 for s in sentences:
                     ref = refs[f"{suite.name}/{s.speaker}"][0]
                     seed = suite.seed_for(s)
-                    jobs.append(ClipJob(adapter.audio_key(identity, s, ref, seed), s, f"{suite.name}/{s.speaker}", seed))
+                    jobs.append(
+                        ClipJob(adapter.audio_key(identity, s, ref, seed), s, f"{suite.name}/{s.speaker}", seed)
+                    )
                 for i, batch in enumerate(batches(jobs, batch_size)):
                     key = unit_key([j.key for j in batch], asr_identity, speaker_identity)
                     if key in units:
                         continue
                     units[key] = Unit(key, model, role, suite.name, i, tuple(batch))
-                    if all(adapter.clip_cached(self.cache, j.key, asr_identity, speaker_identity, j.sentence.language) for j in batch):
+                    if all(
+                        adapter.clip_cached(self.cache, j.key, asr_identity, speaker_identity, j.sentence.language)
+                        for j in batch
+                    ):
                         self.done.add(key)
         self.units = list(units.values())
         self.asr_identity, self.speaker_identity = asr_identity, speaker_identity
@@ -225,13 +258,25 @@ class _Plan:
         """Write one finished unit's results into the cache and append it to the journal."""
         for clip in outcome.clips:
             adapter.store_clip(
-                self.cache, clip.key, clip.wav, clip.meta,
+                self.cache,
+                clip.key,
+                clip.wav,
+                clip.meta,
                 (adapter.transcript_key(clip.meta["digest"], self.asr_identity, clip.language), clip.transcript),
-                (adapter.embedding_key(clip.meta["digest"], self.speaker_identity), clip.embedding))
+                (adapter.embedding_key(clip.meta["digest"], self.speaker_identity), clip.embedding),
+            )
         self.done.add(outcome.unit.key)
-        line = {"unit": outcome.unit.key, "model": outcome.unit.model, "role": outcome.unit.role, "suite": outcome.unit.suite,
-                "batch": outcome.unit.batch, "clips": len(outcome.clips), "attempts": outcome.attempts,
-                "worker": outcome.worker, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        line = {
+            "unit": outcome.unit.key,
+            "model": outcome.unit.model,
+            "role": outcome.unit.role,
+            "suite": outcome.unit.suite,
+            "batch": outcome.unit.batch,
+            "clips": len(outcome.clips),
+            "attempts": outcome.attempts,
+            "worker": outcome.worker,
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
         with open(self.journal, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(line) + "\n")
             fh.flush()
@@ -249,10 +294,14 @@ def _validate(targets: list[str], base: str | None, backend: str) -> None:
     if not targets:
         raise UsageError("sweep needs at least one checkpoint.")
     if backend != "xtts":
-        raise UsageError("sweep evaluates XTTS checkpoints (backend xtts); use `xtts-qa eval --backend command` for other engines.")
+        raise UsageError(
+            "sweep evaluates XTTS checkpoints (backend xtts); use `xtts-qa eval --backend command` for other engines."
+        )
     for path in [*targets, *([base] if base else [])]:
         if not Path(path).exists():
-            raise InputError(path, "does not exist.", "pass model folders or checkpoint files (globs are expanded by your shell).")
+            raise InputError(
+                path, "does not exist.", "pass model folders or checkpoint files (globs are expanded by your shell)."
+            )
 
 
 def run_sweep(targets: list[str], base: str | None, options: SweepOptions | None = None) -> SweepReport:
@@ -288,7 +337,9 @@ def run_sweep(targets: list[str], base: str | None, options: SweepOptions | None
         units_info = {"total": 0, "cached": 0, "run": 0, "retried": 0}
         evals: dict[str, dict[str, dict[str, Any]]] = {}
         if suites and healthy:
-            eval_options = replace(eval_options, device=engine.synth_device if eval_options.device == "auto" else eval_options.device)
+            eval_options = replace(
+                eval_options, device=engine.synth_device if eval_options.device == "auto" else eval_options.device
+            )
             models = [(t, "candidate") for t in healthy] + ([(str(base), "base")] if base is not None else [])
             plan = _Plan(models, suites, eval_options, options.batch_size, options.threads or torch.get_num_threads())
             units_info = _run_units(engine, plan, options)
@@ -299,8 +350,9 @@ def run_sweep(targets: list[str], base: str | None, options: SweepOptions | None
     finally:
         engine.close()
     results = tuple(CheckpointResult(t, lab, c, evals.get(t, {})) for t, lab, c in zip(targets, labels, checks))
-    report = SweepReport(options.engine, base, tuple(s.name for s in suites), results, units_info,
-                         seconds=time.perf_counter() - started)
+    report = SweepReport(
+        options.engine, base, tuple(s.name for s in suites), results, units_info, seconds=time.perf_counter() - started
+    )
     if options.report_dir is not None:
         report = _record(report, started_at, options, eval_options, check_options)
     return report
@@ -318,8 +370,15 @@ def _run_units(engine: Engine, plan: _Plan, options: SweepOptions) -> dict[str, 
         eta = (time.perf_counter() - began) / ran * (len(pending) - ran) if ran else None
         event = SweepProgress(cached + ran, total, cached, counts["retried"], eta, last, engine.workers())
         if last is not None:
-            log.info("sweep: %d/%d units, %d retried, ETA %s (%s, %s)", event.done, total, event.retried, _eta(eta),
-                     last.unit.describe(), last.worker)
+            log.info(
+                "sweep: %d/%d units, %d retried, ETA %s (%s, %s)",
+                event.done,
+                total,
+                event.retried,
+                _eta(eta),
+                last.unit.describe(),
+                last.worker,
+            )
         if options.on_progress is not None:
             options.on_progress(event)
 
@@ -349,7 +408,9 @@ def _utc_now() -> str:
     return utc_now()
 
 
-def _record(report: SweepReport, started_at: str, options: SweepOptions, eval_options: Any, check_options: Any) -> SweepReport:
+def _record(
+    report: SweepReport, started_at: str, options: SweepOptions, eval_options: Any, check_options: Any
+) -> SweepReport:
     """Write the run's reports and append it to the history (the driver is the only writer)."""
     from xtts_qa.reporting.provenance import content_hash, environment
     from xtts_qa.reporting.publish import publish
@@ -364,8 +425,14 @@ def _record(report: SweepReport, started_at: str, options: SweepOptions, eval_op
         "units": report.units,
         "checkpoints": {c.label: {"target": c.target, "hash": content_hash(c.target)} for c in report.checkpoints},
         "base": {"target": report.base, "hash": content_hash(report.base)} if report.base else None,
-        "options": {"intent": check_options.intent, "select": list(check_options.select), "ignore": list(check_options.ignore),
-                    "suites": list(report.suites), "gates": list(eval_options.gates), "batch_size": options.batch_size},
+        "options": {
+            "intent": check_options.intent,
+            "select": list(check_options.select),
+            "ignore": list(check_options.ignore),
+            "suites": list(report.suites),
+            "gates": list(eval_options.gates),
+            "batch_size": options.batch_size,
+        },
     }
     record = RunRecord(new_run_id(), started_at, utc_now(), "sweep", options.label, checks, evals, (), provenance)
     paths = publish(record, options.report_dir, options.history)

@@ -43,8 +43,14 @@ class LocalEngine:
             clips = synth.run(unit)
             texts = listener.transcribe(clips)
             vectors = score_clips(clips, self.synth_device, context.threads)
-            on_done(UnitOutcome(unit, tuple(replace(c, transcript=t, embedding=v) for c, t, v in zip(clips, texts, vectors)),
-                                1, worker))
+            on_done(
+                UnitOutcome(
+                    unit,
+                    tuple(replace(c, transcript=t, embedding=v) for c, t, v in zip(clips, texts, vectors)),
+                    1,
+                    worker,
+                )
+            )
 
     def workers(self) -> dict[str, int]:
         return {"local": os.getpid()}

@@ -36,8 +36,9 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise EngineError("--engine ray needs Ray, which is not installed; pip install 'xtts_qa[ray]' "
-                          "(or use --engine local).") from None
+        raise EngineError(
+            "--engine ray needs Ray, which is not installed; pip install 'xtts_qa[ray]' (or use --engine local)."
+        ) from None
     return ray
 
 
@@ -67,8 +68,16 @@ class RayEngine:
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, device: str = "auto", synth_actors: int = 0, asr_actors: int = 0,
-                 max_retries: int = 3, max_inflight: int = 0, num_cpus: int | None = None) -> None:
+    def __init__(
+        self,
+        address: str | None = None,
+        device: str = "auto",
+        synth_actors: int = 0,
+        asr_actors: int = 0,
+        max_retries: int = 3,
+        max_inflight: int = 0,
+        num_cpus: int | None = None,
+    ) -> None:
         self.ray = ray = import_ray()
         self._owns_cluster = False
         if not ray.is_initialized():
@@ -80,8 +89,10 @@ class RayEngine:
                     ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
                     self._owns_cluster = True
             except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise EngineError(f"cannot connect to the Ray cluster at {address!r} ({str(exc).splitlines()[0][:160]}); "
-                                  "check --ray-address / RAY_ADDRESS, or start one with `ray start --head`.") from None
+                raise EngineError(
+                    f"cannot connect to the Ray cluster at {address!r} ({str(exc).splitlines()[0][:160]}); "
+                    "check --ray-address / RAY_ADDRESS, or start one with `ray start --head`."
+                ) from None
         resources = ray.cluster_resources()
         self.gpus = int(resources.get("GPU", 0))
         self.cpus = float(resources.get("CPU", 1))
@@ -104,8 +115,15 @@ class RayEngine:
         self._listeners: list[Any] = []
         self._context_ref: Any = None
         self._pids: dict[str, int] = {}
-        log.info("ray: %d CPUs, %d GPUs; %d synthesis actors on %s, %d ASR actors, %d units in flight at most",
-                 self.cpus, self.gpus, self.n_synth, self.synth_device, self.n_asr, self.max_inflight)
+        log.info(
+            "ray: %d CPUs, %d GPUs; %d synthesis actors on %s, %d ASR actors, %d units in flight at most",
+            self.cpus,
+            self.gpus,
+            self.n_synth,
+            self.synth_device,
+            self.n_asr,
+            self.max_inflight,
+        )
 
     # -- structural checks: plain CPU tasks -----------------------------------------------------------
     def check(self, targets: list[str], base: str | None, options: Any) -> list[dict[str, Any]]:
@@ -131,10 +149,16 @@ class RayEngine:
         # the context (references as bytes) lives in the object store under a reference this driver keeps, so a
         # restarted actor can read its constructor argument again (an inline argument is freed after the first start)
         self._context_ref = ray.put(context)
-        self._actors = [synth_cls.options(**self._synth_resources, max_restarts=restarts, max_task_retries=0)
-                        .remote(self._context_ref) for _ in range(self.n_synth)]
-        self._listeners = [asr_cls.options(num_cpus=0.5, max_restarts=restarts, max_task_retries=0).remote(self._context_ref)
-                           for _ in range(self.n_asr)]
+        self._actors = [
+            synth_cls.options(**self._synth_resources, max_restarts=restarts, max_task_retries=0).remote(
+                self._context_ref
+            )
+            for _ in range(self.n_synth)
+        ]
+        self._listeners = [
+            asr_cls.options(num_cpus=0.5, max_restarts=restarts, max_task_retries=0).remote(self._context_ref)
+            for _ in range(self.n_asr)
+        ]
         self._refresh_pids()
 
     def _refresh_pids(self) -> None:
@@ -163,8 +187,18 @@ class RayEngine:
 
     def _retryable(self, exc: BaseException) -> bool:
         errors = self.ray.exceptions
-        lost = tuple(getattr(errors, n) for n in ("RayActorError", "WorkerCrashedError", "ObjectLostError", "OwnerDiedError",
-                                                   "NodeDiedError", "ActorUnavailableError") if hasattr(errors, n))
+        lost = tuple(
+            getattr(errors, n)
+            for n in (
+                "RayActorError",
+                "WorkerCrashedError",
+                "ObjectLostError",
+                "OwnerDiedError",
+                "NodeDiedError",
+                "ActorUnavailableError",
+            )
+            if hasattr(errors, n)
+        )
         if isinstance(exc, lost):
             return True
         cause = getattr(exc, "cause", None)
@@ -212,10 +246,17 @@ class RayEngine:
                                 raise cause from None
                             raise
                         if flight.attempt > self.max_retries:
-                            raise EngineError(f"unit {flight.unit.describe()} lost its worker {flight.attempt} times; giving up "
-                                              f"(last: {type(exc).__name__}). Check the workers' memory and logs.") from None
-                        log.warning("ray: unit %s lost its worker (%s); retry %d of %d", flight.unit.describe(),
-                                    type(exc).__name__, flight.attempt, self.max_retries)
+                            raise EngineError(
+                                f"unit {flight.unit.describe()} lost its worker {flight.attempt} times; giving up "
+                                f"(last: {type(exc).__name__}). Check the workers' memory and logs."
+                            ) from None
+                        log.warning(
+                            "ray: unit %s lost its worker (%s); retry %d of %d",
+                            flight.unit.describe(),
+                            type(exc).__name__,
+                            flight.attempt,
+                            self.max_retries,
+                        )
                         queue.appendleft((flight.unit, flight.attempt + 1))
                         stale_pids = True
                         continue

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from xtts_qa.evaluation.cache import key_of
+from xtts_qa.evaluation.artifact_cache import key_of
 from xtts_qa.evaluation.references import Reference
 from xtts_qa.evaluation.suite import Sentence
 
@@ -103,4 +103,4 @@ def unit_key(clip_keys: list[str], asr_identity: dict[str, Any], speaker_identit
 def batches(items: list[Any], size: int) -> list[list[Any]]:
     """``items`` in consecutive batches of at most ``size``."""
     size = max(1, int(size))
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -38,7 +38,7 @@ class Synthesiser:
     """
 
     def __init__(self, context: UnitContext) -> None:
-        from xtts_qa.evaluation.cache import EvalCache
+        from xtts_qa.evaluation.artifact_cache import EvalCache
 
         self.context = context
         self._folder = Path(tempfile.mkdtemp(prefix="xtts_qa-worker-"))

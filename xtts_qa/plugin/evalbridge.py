@@ -65,7 +65,9 @@ def run_suite(candidate: Path, base: Path | None, ref: str, device: str, gates: 
         XttsQaError: the evaluation cannot run (missing model file, ASR model not available offline, ...).
     """
     runner = _evaluation()
-    eval_gates = tuple(g for item in gates for g in str(item).split(",") if g.strip() and not g.strip().startswith("health."))
+    eval_gates = tuple(
+        g for item in gates for g in str(item).split(",") if g.strip() and not g.strip().startswith("health.")
+    )
     options = runner.EvalOptions(device=device, gates=eval_gates, progress=False)
     return dict(runner.run_eval(candidate, base, ref, options).to_dict())
 

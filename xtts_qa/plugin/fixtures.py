@@ -22,8 +22,16 @@ from xtts_qa.plugin.options import PluginSettings, Target
 from xtts_qa.plugin.session import SessionState, get_state
 from xtts_qa.results import CheckReport
 
-__all__ = ["CheckpointHandle", "xtts_settings", "xtts_device", "xtts_checkpoint", "xtts_bundle", "xtts_check_report",
-           "xtts_synthesiser", "xtts_eval"]
+__all__ = [
+    "CheckpointHandle",
+    "xtts_settings",
+    "xtts_device",
+    "xtts_checkpoint",
+    "xtts_bundle",
+    "xtts_check_report",
+    "xtts_synthesiser",
+    "xtts_eval",
+]
 
 
 @dataclass(frozen=True)
@@ -63,11 +71,23 @@ def parametrize_checkpoints(metafunc: pytest.Metafunc) -> None:
     """Run tests that use ``xtts_checkpoint`` once per configured checkpoint (skipped when none is configured)."""
     targets: list[Target] = get_state(metafunc.config).targets
     if targets:
-        metafunc.parametrize("xtts_checkpoint", [t.label for t in targets], ids=[t.label for t in targets], indirect=True)
+        metafunc.parametrize(
+            "xtts_checkpoint", [t.label for t in targets], ids=[t.label for t in targets], indirect=True
+        )
     else:
-        metafunc.parametrize("xtts_checkpoint", [pytest.param(None, marks=pytest.mark.skip(
-            reason="no checkpoint configured: pass --xtts-checkpoint PATH or set xtts_checkpoints in the ini file"))],
-            ids=["no-checkpoint"], indirect=True)
+        metafunc.parametrize(
+            "xtts_checkpoint",
+            [
+                pytest.param(
+                    None,
+                    marks=pytest.mark.skip(
+                        reason="no checkpoint configured: pass --xtts-checkpoint PATH or set xtts_checkpoints in the ini file"
+                    ),
+                )
+            ],
+            ids=["no-checkpoint"],
+            indirect=True,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -117,8 +137,13 @@ def xtts_eval(xtts_checkpoint: CheckpointHandle, pytestconfig: pytest.Config) ->
     state = get_state(pytestconfig)
 
     def run(suite: str) -> dict[str, Any]:
-        outcome = state.evaluation(xtts_checkpoint.label, suite, lambda: evalbridge.run_suite(
-            xtts_checkpoint.path, state.settings.base, suite, state.device, state.settings.gates))
+        outcome = state.evaluation(
+            xtts_checkpoint.label,
+            suite,
+            lambda: evalbridge.run_suite(
+                xtts_checkpoint.path, state.settings.base, suite, state.device, state.settings.gates
+            ),
+        )
         if isinstance(outcome, evalbridge.EvalUnavailable):
             pytest.skip(f"evaluation unavailable: {outcome}")
         if isinstance(outcome, BaseException):

@@ -8,17 +8,24 @@ from typing import Any
 
 import pytest
 
+from xtts_qa.plugin.collector import COLLECTOR, RunCollector
 from xtts_qa.plugin.items import PAYLOAD, CheckpointCollector
 from xtts_qa.plugin.options import add_options
-from xtts_qa.plugin.results import COLLECTOR, RunCollector
 from xtts_qa.plugin.session import get_state
 from xtts_qa.plugin.summary import summary_lines
 
 log = logging.getLogger("xtts_qa")
 
 __all__ = [
-    "pytest_addoption", "pytest_configure", "pytest_collection_modifyitems", "pytest_generate_tests",
-    "pytest_runtest_makereport", "pytest_sessionfinish", "pytest_terminal_summary", "pytest_unconfigure", "pytest_report_header",
+    "pytest_addoption",
+    "pytest_configure",
+    "pytest_collection_modifyitems",
+    "pytest_generate_tests",
+    "pytest_runtest_makereport",
+    "pytest_sessionfinish",
+    "pytest_terminal_summary",
+    "pytest_unconfigure",
+    "pytest_report_header",
 ]
 
 

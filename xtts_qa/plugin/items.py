@@ -23,8 +23,18 @@ from xtts_qa.plugin.session import get_state, rule_payload
 from xtts_qa.results import Finding, RuleResult, Severity, Status
 from xtts_qa.rules import Rule
 
-__all__ = ["PAYLOAD", "CheckpointWarning", "RuleFailure", "SentenceFailure", "GateFailure", "CheckpointCollector",
-           "HealthItem", "SuiteCollector", "SentenceItem", "GatesItem"]
+__all__ = [
+    "PAYLOAD",
+    "CheckpointWarning",
+    "RuleFailure",
+    "SentenceFailure",
+    "GateFailure",
+    "CheckpointCollector",
+    "HealthItem",
+    "SuiteCollector",
+    "SentenceItem",
+    "GatesItem",
+]
 
 #: the plain-data result an item hands to the report writer (copied onto its test report, so it crosses xdist)
 PAYLOAD = pytest.StashKey[dict]()
@@ -59,8 +69,13 @@ class RuleFailure(Exception):
             lines.append(_wrap(f"what is wrong: {f.message}", "  "))
             if f.file:
                 lines.append(f"    file: {f.file}")
-        lines += ["", _wrap(f"why it matters: {self.rule.why}", "  "), _wrap(f"how to fix: {self.findings[0].fix}", "  "),
-                  "", f"  more: xtts-qa rule {self.rule.code}"]
+        lines += [
+            "",
+            _wrap(f"why it matters: {self.rule.why}", "  "),
+            _wrap(f"how to fix: {self.findings[0].fix}", "  "),
+            "",
+            f"  more: xtts-qa rule {self.rule.code}",
+        ]
         return "\n".join(lines)
 
 
@@ -72,9 +87,11 @@ class RuleCrashed(Exception):
         self.target, self.rule, self.error = target, rule, error
 
     def render(self) -> str:
-        return (f"{self.rule.code} {self.rule.name} crashed on {self.target.label} ({self.target.path}): the checkpoint "
-                f"was not judged by this rule, so the check cannot vouch for it. Please report this with the "
-                f"traceback below.\n\n{self.error}")
+        return (
+            f"{self.rule.code} {self.rule.name} crashed on {self.target.label} ({self.target.path}): the checkpoint "
+            f"was not judged by this rule, so the check cannot vouch for it. Please report this with the "
+            f"traceback below.\n\n{self.error}"
+        )
 
 
 class SentenceFailure(Exception):
@@ -86,15 +103,22 @@ class SentenceFailure(Exception):
 
     def render(self) -> str:
         s = self.sentence
+
         def num(key: str) -> str:
             value = s.get(key)
             return f"{value:.3f}" if isinstance(value, (int, float)) else "-"
-        lines = [f"sentence {s.get('id')} ({s.get('language')}) of suite {self.suite} failed on {self.label}: {s.get('verdict')}",
-                 _wrap(f"text:       {s.get('text')}", "  "), _wrap(f"heard:      {s.get('transcript')}", "  ")]
+
+        lines = [
+            f"sentence {s.get('id')} ({s.get('language')}) of suite {self.suite} failed on {self.label}: {s.get('verdict')}",
+            _wrap(f"text:       {s.get('text')}", "  "),
+            _wrap(f"heard:      {s.get('transcript')}", "  "),
+        ]
         if s.get("base_transcript") is not None:
             lines.append(_wrap(f"base heard: {s.get('base_transcript')}", "  "))
-        lines.append(f"  WER {num('wer')} (base {num('base_wer')})  CER {num('cer')}  similarity to reference {num('similarity_ref')}, "
-                     f"to base {num('similarity_base')}  duration {num('duration_s')} s")
+        lines.append(
+            f"  WER {num('wer')} (base {num('base_wer')})  CER {num('cer')}  similarity to reference {num('similarity_ref')}, "
+            f"to base {num('similarity_base')}  duration {num('duration_s')} s"
+        )
         if s.get("flags"):
             why = s.get("explanations") or {}
             lines.append(f"  flags: {', '.join(map(str, s['flags']))}")
@@ -116,8 +140,10 @@ class GateFailure(Exception):
     def render(self) -> str:
         lines = [f"release gates of suite {self.suite} failed on {self.label}:"]
         lines += [f"  {g.expr} [{getattr(g, 'outcome', '') or 'fail'}]: {g.message}" for g in self.failed]
-        lines.append("  a difference gate fails when its whole 95% interval is on the wrong side of the threshold; inconclusive "
-                     "(the interval straddles it) fails only under --strict; not-applicable never fails.")
+        lines.append(
+            "  a difference gate fails when its whole 95% interval is on the wrong side of the threshold; inconclusive "
+            "(the interval straddles it) fails only under --strict; not-applicable never fails."
+        )
         lines.append("  override a threshold for one run with --xtts-gate EXPR, or change the suite's gates.")
         return "\n".join(lines)
 
@@ -190,16 +216,23 @@ class HealthItem(_XttsItem):
         result: RuleResult = run_rule(self.rule, ctx)
         self._hand_over(rule_payload(self.target.label, result, state.check_meta(self.target.label)))
         counts = {s: sum(1 for f in result.findings if f.severity is s) for s in Severity}
-        self.user_properties += [("xtts_qa.checkpoint", self.target.label), ("xtts_qa.rule", self.rule.code),
-                                 ("xtts_qa.status", result.status.value), ("xtts_qa.errors", counts[Severity.ERROR]),
-                                 ("xtts_qa.warnings", counts[Severity.WARNING]), ("xtts_qa.seconds", round(result.seconds, 4))]
+        self.user_properties += [
+            ("xtts_qa.checkpoint", self.target.label),
+            ("xtts_qa.rule", self.rule.code),
+            ("xtts_qa.status", result.status.value),
+            ("xtts_qa.errors", counts[Severity.ERROR]),
+            ("xtts_qa.warnings", counts[Severity.WARNING]),
+            ("xtts_qa.seconds", round(result.seconds, 4)),
+        ]
         if result.status is Status.SKIPPED:
             pytest.skip(f"{self.rule.code} {self.rule.name}: {result.skip_reason}")
         if result.status is Status.ERROR:
             raise RuleCrashed(self.target, self.rule, result.error)
         for f in result.findings:
             if f.severity is Severity.WARNING:
-                warnings.warn(CheckpointWarning(f"{self.target.label}: {f.code} {f.name}: {f.message} Fix: {f.fix}"), stacklevel=1)
+                warnings.warn(
+                    CheckpointWarning(f"{self.target.label}: {f.code} {f.name}: {f.message} Fix: {f.fix}"), stacklevel=1
+                )
         errors = [f for f in result.findings if f.severity is Severity.ERROR]
         if errors:
             raise RuleFailure(self.target, self.rule, errors)
@@ -242,8 +275,13 @@ class SuiteCollector(pytest.Collector):
     def evaluation(self) -> dict[str, Any]:
         """The suite's EvalReport dict, computed once per process and shared by its items."""
         state = get_state(self.config)
-        outcome = state.evaluation(self.target.label, self.spec.ref, lambda: evalbridge.run_suite(
-            self.target.path, state.settings.base, self.spec.ref, state.device, state.settings.gates))
+        outcome = state.evaluation(
+            self.target.label,
+            self.spec.ref,
+            lambda: evalbridge.run_suite(
+                self.target.path, state.settings.base, self.spec.ref, state.device, state.settings.gates
+            ),
+        )
         if isinstance(outcome, evalbridge.EvalUnavailable):
             pytest.skip(f"evaluation unavailable: {outcome}")
         if isinstance(outcome, BaseException):
@@ -277,8 +315,16 @@ class SentenceItem(_EvalItem):
         if sentence is None:
             pytest.fail(f"the evaluation of suite {suite.spec.name} has no sentence {self.name}", pytrace=False)
         index = [str(s.get("id")) for s in report.get("sentences", [])].index(self.name)
-        self._hand_over({"kind": "eval", "checkpoint": suite.target.label, "suite": suite.spec.name,
-                         "report": _summary_of(report), "sentence": sentence, "index": index})
+        self._hand_over(
+            {
+                "kind": "eval",
+                "checkpoint": suite.target.label,
+                "suite": suite.spec.name,
+                "report": _summary_of(report),
+                "sentence": sentence,
+                "index": index,
+            }
+        )
         self.user_properties.append(("xtts_qa.checkpoint", suite.target.label))
         for key in ("wer", "cer", "base_wer", "similarity_ref", "similarity_base", "duration_s", "rtf", "verdict"):
             if sentence.get(key) is not None:
@@ -304,7 +350,9 @@ class GatesItem(_EvalItem):
 
         suite: SuiteCollector = self.parent  # type: ignore[assignment]
         report = suite.evaluation()
-        self._hand_over({"kind": "eval", "checkpoint": suite.target.label, "suite": suite.spec.name, "report": _summary_of(report)})
+        self._hand_over(
+            {"kind": "eval", "checkpoint": suite.target.label, "suite": suite.spec.name, "report": _summary_of(report)}
+        )
         overrides = parse_gates(get_state(self.config).settings.gates)
         record = RunRecord("", "", "", evals=(EvalEntry(suite.target.label, suite.spec.name, report),))
         results = evaluate_run(record, overrides)

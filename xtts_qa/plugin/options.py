@@ -43,24 +43,65 @@ class _PrefixedGroup:
 def add_options(parser: pytest.Parser) -> None:
     """Register the ``xtts_qa`` option group and its ini settings."""
     group = parser.getgroup("xtts_qa", "xtts_qa: health checks and evaluation of XTTS-v2 checkpoints")
-    group.addoption("--xtts-checkpoint", action="append", default=[], dest="xtts_checkpoint", metavar="PATH|GLOB",
-                    help="checkpoint to test (model folder or .pth file; globs such as 'runs/*/checkpoint_*.pth'); repeatable")
+    group.addoption(
+        "--xtts-checkpoint",
+        action="append",
+        default=[],
+        dest="xtts_checkpoint",
+        metavar="PATH|GLOB",
+        help="checkpoint to test (model folder or .pth file; globs such as 'runs/*/checkpoint_*.pth'); repeatable",
+    )
     add_rule_options(_PrefixedGroup(group, parser))  # type: ignore[arg-type]
-    group.addoption("--xtts-suite", action="append", default=[], dest="xtts_suite", metavar="FILE|NAME",
-                    help="evaluation suite to run per checkpoint (eval items); repeatable")
-    group.addoption("--xtts-device", dest="xtts_device", default=None,
-                    help="device for synthesis: auto (default), cpu, cuda or cuda:N; under xdist each worker gets its own GPU")
-    group.addoption("--xtts-report-dir", dest="xtts_report_dir", default=None, metavar="DIR",
-                    help="where each run writes summary.json, sentences.jsonl and report.html (default: reports; 'off' to disable)")
-    group.addoption("--xtts-history", dest="xtts_history", default=None, metavar="FILE",
-                    help=f"SQLite run history to append to (default: {DEFAULT_HISTORY}; 'off' to disable)")
-    group.addoption("--xtts-gate", action="append", default=[], dest="xtts_gate", metavar="EXPR",
-                    help="override a suite threshold for this run, e.g. 'wer_delta <= 0.02' or 'health.warning <= 3'; repeatable")
-    group.addoption("--xtts-sentences", dest="xtts_sentences", default=None, choices=("fail", "warn"),
-                    help="a sentence with a failing verdict fails its item (fail, default) or only warns (warn: the suite's gates decide)")
-    group.addoption("--xtts-label", dest="xtts_label", default=None, help="a label stored with the run (CI job, branch)")
+    group.addoption(
+        "--xtts-suite",
+        action="append",
+        default=[],
+        dest="xtts_suite",
+        metavar="FILE|NAME",
+        help="evaluation suite to run per checkpoint (eval items); repeatable",
+    )
+    group.addoption(
+        "--xtts-device",
+        dest="xtts_device",
+        default=None,
+        help="device for synthesis: auto (default), cpu, cuda or cuda:N; under xdist each worker gets its own GPU",
+    )
+    group.addoption(
+        "--xtts-report-dir",
+        dest="xtts_report_dir",
+        default=None,
+        metavar="DIR",
+        help="where each run writes summary.json, sentences.jsonl and report.html (default: reports; 'off' to disable)",
+    )
+    group.addoption(
+        "--xtts-history",
+        dest="xtts_history",
+        default=None,
+        metavar="FILE",
+        help=f"SQLite run history to append to (default: {DEFAULT_HISTORY}; 'off' to disable)",
+    )
+    group.addoption(
+        "--xtts-gate",
+        action="append",
+        default=[],
+        dest="xtts_gate",
+        metavar="EXPR",
+        help="override a suite threshold for this run, e.g. 'wer_delta <= 0.02' or 'health.warning <= 3'; repeatable",
+    )
+    group.addoption(
+        "--xtts-sentences",
+        dest="xtts_sentences",
+        default=None,
+        choices=("fail", "warn"),
+        help="a sentence with a failing verdict fails its item (fail, default) or only warns (warn: the suite's gates decide)",
+    )
+    group.addoption(
+        "--xtts-label", dest="xtts_label", default=None, help="a label stored with the run (CI job, branch)"
+    )
 
-    parser.addini("xtts_checkpoints", "checkpoints (folders, files or globs) to test, one per line", type="linelist", default=[])
+    parser.addini(
+        "xtts_checkpoints", "checkpoints (folders, files or globs) to test, one per line", type="linelist", default=[]
+    )
     parser.addini("xtts_base", "the base model folder checkpoints are compared with", default="")
     parser.addini("xtts_suites", "evaluation suites (files or names), one per line", type="linelist", default=[])
     parser.addini("xtts_device", "device for synthesis (auto, cpu, cuda, cuda:N)", default="auto")
@@ -68,7 +109,9 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("xtts_ignore", "rules to leave out", type="args", default=[])
     parser.addini("xtts_intent", "what the checkpoints are for: inference, finetune or restore", default="inference")
     parser.addini("xtts_report_dir", "report folder ('off' to disable)", default="reports")
-    parser.addini("xtts_history", "SQLite run history ('off' to disable); default <report dir>/history.sqlite", default="")
+    parser.addini(
+        "xtts_history", "SQLite run history ('off' to disable); default <report dir>/history.sqlite", default=""
+    )
     parser.addini("xtts_sentences", "fail or warn on a sentence with a failing verdict", default="fail")
     parser.addini("xtts_gates", "threshold overrides, one expression per line", type="linelist", default=[])
 
@@ -143,8 +186,11 @@ def read_settings(config: pytest.Config) -> PluginSettings:
     base, root = pick(opt.xtts_base, "xtts_base")
     base_path = Path(_anchor(base, root)) if base else None
     suites, root = pick(opt.xtts_suite, "xtts_suites")
-    suites = tuple(_anchor(s, root) if (root / s).exists() or os.sep in s or s.endswith((".yaml", ".yml", ".json")) else s
-                   for s in suites if str(s).strip())
+    suites = tuple(
+        _anchor(s, root) if (root / s).exists() or os.sep in s or s.endswith((".yaml", ".yml", ".json")) else s
+        for s in suites
+        if str(s).strip()
+    )
     report, root = pick(opt.xtts_report_dir, "xtts_report_dir")
     report_dir = None if str(report).strip().lower() in _OFF else Path(_anchor(str(report), root))
     history, root = pick(opt.xtts_history, "xtts_history")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from xtts_qa.plugin.collector import RunCollector
 from xtts_qa.plugin.options import PluginSettings
-from xtts_qa.plugin.results import RunCollector
 
 __all__ = ["summary_lines"]
 
@@ -19,38 +19,55 @@ def summary_lines(collector: RunCollector, settings: PluginSettings) -> list[str
         return []
     lines = []
     if record.checks:
-        lines.append(f"{'checkpoint':<30} {'errors':>6} {'warnings':>8} {'notes':>5} {'passed':>6} {'skipped':>7}  verdict")
+        lines.append(
+            f"{'checkpoint':<30} {'errors':>6} {'warnings':>8} {'notes':>5} {'passed':>6} {'skipped':>7}  verdict"
+        )
         for check in record.checks:
             results = check.report.get("results", [])
             passed = sum(1 for r in results if r["status"] == "passed")
             skipped = sum(1 for r in results if r["status"] == "skipped")
             s = check.summary
             verdict = {0: "healthy", 1: "UNHEALTHY", 2: "CANNOT CHECK"}.get(check.exit_code, "?")
-            lines.append(f"{check.checkpoint:<30} {s.get('error', 0):>6} {s.get('warning', 0):>8} {s.get('info', 0):>5} "
-                         f"{passed:>6} {skipped:>7}  {verdict}")
+            lines.append(
+                f"{check.checkpoint:<30} {s.get('error', 0):>6} {s.get('warning', 0):>8} {s.get('info', 0):>5} "
+                f"{passed:>6} {skipped:>7}  {verdict}"
+            )
     if record.evals:
         if lines:
             lines.append("")
-        lines.append(f"{'checkpoint':<30} {'suite':<12} {'WER':>6} {'base':>6} {'sim ref':>7} {'sim base':>8} {'hi-WER':>6}  verdict")
+        lines.append(
+            f"{'checkpoint':<30} {'suite':<12} {'WER':>6} {'base':>6} {'sim ref':>7} {'sim base':>8} {'hi-WER':>6}  verdict"
+        )
         for e in record.evals:
             c, b = e.metrics("candidate"), e.metrics("base")
             wer = c.get("mean_wer", c.get("wer"))
             base_wer = b.get("mean_wer", b.get("wer"))
-            lines.append(f"{e.checkpoint:<30} {e.suite:<12} {_num(wer):>6} {_num(base_wer):>6} {_num(c.get('similarity_ref')):>7} "
-                         f"{_num(c.get('similarity_base')):>8} {_num(c.get('high_wer_rate', c.get('hallucination_rate'))):>6}  {'pass' if e.passed else 'FAIL'}")
-    warned = [(c.checkpoint, f) for c in record.checks for r in c.report.get("results", []) for f in r.get("findings", [])
-              if f.get("severity") == "warning"]
+            lines.append(
+                f"{e.checkpoint:<30} {e.suite:<12} {_num(wer):>6} {_num(base_wer):>6} {_num(c.get('similarity_ref')):>7} "
+                f"{_num(c.get('similarity_base')):>8} {_num(c.get('high_wer_rate', c.get('hallucination_rate'))):>6}  {'pass' if e.passed else 'FAIL'}"
+            )
+    warned = [
+        (c.checkpoint, f)
+        for c in record.checks
+        for r in c.report.get("results", [])
+        for f in r.get("findings", [])
+        if f.get("severity") == "warning"
+    ]
     if warned:
         lines.append("")
         lines.append(f"warnings ({len(warned)}, not failing):")
         lines += [f"  {cp}: {f['code']} {f['name']}: {f['message']}" for cp, f in warned]
     for g in record.gates:
-        lines.append(f"gate {'pass' if g.get('passed') else 'FAIL'}: {g.get('checkpoint')}/{g.get('suite')} {g.get('expr')}: {g.get('message')}")
+        lines.append(
+            f"gate {'pass' if g.get('passed') else 'FAIL'}: {g.get('checkpoint')}/{g.get('suite')} {g.get('expr')}: {g.get('message')}"
+        )
     lines.append("")
     if collector.paths is not None:
         lines.append(f"report: {collector.paths.html}")
         lines.append(f"results: {collector.paths.summary} (+ {collector.paths.sentences.name})")
     if settings.history is not None and collector.history_runs is not None:
-        lines.append(f"history: {settings.history} ({collector.history_runs} run(s) stored; `xtts-qa dashboard --history {settings.history}`)")
+        lines.append(
+            f"history: {settings.history} ({collector.history_runs} run(s) stored; `xtts-qa dashboard --history {settings.history}`)"
+        )
     lines.append(f"run: {record.run_id}  verdict: {'PASS' if record.passed else 'FAIL'}")
     return lines

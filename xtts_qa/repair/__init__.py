@@ -9,8 +9,15 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "ACTIONS": "actions", "Step": "actions", "RepairPlan": "plan", "plan_repair": "plan", "RepairResult": "apply",
-    "apply_repair": "apply", "finetune_args": "apply", "LazyTensor": "writer", "NewFolder": "writer",
+    "ACTIONS": "actions",
+    "Step": "actions",
+    "RepairPlan": "plan",
+    "plan_repair": "plan",
+    "RepairResult": "apply",
+    "apply_repair": "apply",
+    "finetune_args": "apply",
+    "LazyTensor": "writer",
+    "NewFolder": "writer",
     "save_streaming": "writer",
 }
 __all__ = sorted(_EXPORTS)

@@ -108,8 +108,14 @@ def copy_dvae(job: RepairJob, comp: Composition, finding: Finding) -> list[Step]
     if job.target.checkpoint is not None and job.target.checkpoint.dvae_tensors and not comp.embedded_dvae_from_base:
         comp.embedded_dvae_from_base = True
         comp.changed = True
-        steps.append(Step("copy-dvae-from-base", "embedded dvae.* tensors: taken from the base's dvae.pth",
-                          str(job.base.paths["dvae"]), _why(finding)))
+        steps.append(
+            Step(
+                "copy-dvae-from-base",
+                "embedded dvae.* tensors: taken from the base's dvae.pth",
+                str(job.base.paths["dvae"]),
+                _why(finding),
+            )
+        )
     return steps
 
 
@@ -123,8 +129,14 @@ def copy_speakers(job: RepairJob, comp: Composition, finding: Finding) -> list[S
     if path is not None and path.is_file() and job.base.problem("speakers") is None:
         return _copy_role(job, comp, "speakers", finding, "copy-speakers-from-base")
     comp.files["speakers"] = None
-    return [Step("copy-speakers-from-base", "speakers_xtts.pth: left out (the base has none; clone voices from reference audio)",
-                 "-", _why(finding))]
+    return [
+        Step(
+            "copy-speakers-from-base",
+            "speakers_xtts.pth: left out (the base has none; clone voices from reference audio)",
+            "-",
+            _why(finding),
+        )
+    ]
 
 
 def copy_support(job: RepairJob, comp: Composition, finding: Finding) -> list[Step]:
@@ -151,8 +163,14 @@ def restore_frozen(job: RepairJob, comp: Composition, finding: Finding) -> list[
         comp.tensors[k] = ("base", job.base.checkpoint.tensors[k])
         comp.casts.pop(k, None)
     comp.changed = True
-    return [Step("restore-frozen-from-base", f"{len(todo)} frozen tensors (hifigan_decoder.*, mel_stats): replaced by the base's",
-                 str(job.base.describe("model")), _why(finding))]
+    return [
+        Step(
+            "restore-frozen-from-base",
+            f"{len(todo)} frozen tensors (hifigan_decoder.*, mel_stats): replaced by the base's",
+            str(job.base.describe("model")),
+            _why(finding),
+        )
+    ]
 
 
 def restore_non_finite(job: RepairJob, comp: Composition, finding: Finding) -> list[Step]:
@@ -164,8 +182,10 @@ def restore_non_finite(job: RepairJob, comp: Composition, finding: Finding) -> l
     keys = list(finding.details.get("tensors") or [])
     trained = [k for k in keys if k.startswith("gpt.")]
     if trained or not keys:
-        raise Refusal(f"NaN/Inf in trained GPT weights ({', '.join(trained[:3])}): there is no right value to restore; "
-                      "use an earlier checkpoint of the run")
+        raise Refusal(
+            f"NaN/Inf in trained GPT weights ({', '.join(trained[:3])}): there is no right value to restore; "
+            "use an earlier checkpoint of the run"
+        )
     steps = []
     if any(k.startswith("dvae.") for k in keys):
         steps += copy_dvae(job, comp, finding)
@@ -174,14 +194,25 @@ def restore_non_finite(job: RepairJob, comp: Composition, finding: Finding) -> l
 
 def cast_fp32(job: RepairJob, comp: Composition, finding: Finding) -> list[Step]:
     """Reduced-precision floats back to float32 (the precision lost when they were saved is not recovered)."""
-    keys = [k for k, (origin, t) in comp.tensors.items() if t.is_floating_point() and t.dtype != torch.float32 and k not in comp.casts]
+    keys = [
+        k
+        for k, (origin, t) in comp.tensors.items()
+        if t.is_floating_point() and t.dtype != torch.float32 and k not in comp.casts
+    ]
     for k in keys:
         comp.casts[k] = torch.float32
     if not keys:
         return []
     comp.changed = True
-    return [Step("cast-to-fp32", f"{len(keys)} tensors cast to float32 (the precision lost when they were saved in half "
-                 "precision is NOT recovered; frozen parts can be restored exactly from the base)", "the target", _why(finding))]
+    return [
+        Step(
+            "cast-to-fp32",
+            f"{len(keys)} tensors cast to float32 (the precision lost when they were saved in half "
+            "precision is NOT recovered; frozen parts can be restored exactly from the base)",
+            "the target",
+            _why(finding),
+        )
+    ]
 
 
 def restore_int_dtype(job: RepairJob, comp: Composition, finding: Finding) -> list[Step]:
@@ -199,8 +230,14 @@ def restore_int_dtype(job: RepairJob, comp: Composition, finding: Finding) -> li
     steps = []
     if fixed:
         comp.changed = True
-        steps.append(Step("restore-int-dtype", f"{fixed} integer buffers stored as floats: restored as integers",
-                          "the base's buffers (rounded target values where the base has none)", _why(finding)))
+        steps.append(
+            Step(
+                "restore-int-dtype",
+                f"{fixed} integer buffers stored as floats: restored as integers",
+                "the base's buffers (rounded target values where the base has none)",
+                _why(finding),
+            )
+        )
     if finding.file == job.target.describe("dvae"):
         steps += copy_dvae(job, comp, finding)
     return steps
@@ -216,7 +253,14 @@ def drop_stray(job: RepairJob, comp: Composition, finding: Finding) -> list[Step
         return []
     comp.changed = True
     what = f"{len(stray)} stray keys dropped" + (f" and {len(foreign)} non-tensor entries" if foreign else "")
-    return [Step("drop-stray-keys", what + " (strict loading rejects them; gpt_inference copies are rebuilt at load)", "-", _why(finding))]
+    return [
+        Step(
+            "drop-stray-keys",
+            what + " (strict loading rejects them; gpt_inference copies are rebuilt at load)",
+            "-",
+            _why(finding),
+        )
+    ]
 
 
 def restore_missing_frozen(job: RepairJob, comp: Composition, finding: Finding) -> list[Step]:
@@ -224,7 +268,9 @@ def restore_missing_frozen(job: RepairJob, comp: Composition, finding: Finding) 
     missing = [k for k in job.arch.model if k not in comp.tensors]
     trained = [k for k in missing if k.startswith("gpt.")]
     if trained:
-        raise Refusal(f"{len(trained)} trained GPT tensors are missing ({', '.join(trained[:3])}): only the training run has them")
+        raise Refusal(
+            f"{len(trained)} trained GPT tensors are missing ({', '.join(trained[:3])}): only the training run has them"
+        )
     absent = [k for k in missing if job.base_tensor(k) is None]
     if absent:
         raise Refusal(f"{len(absent)} missing tensors are not in the base either ({', '.join(absent[:3])})")
@@ -233,8 +279,14 @@ def restore_missing_frozen(job: RepairJob, comp: Composition, finding: Finding) 
     if not missing:
         return []
     comp.changed = True
-    return [Step("restore-missing-frozen", f"{len(missing)} missing frozen tensors: taken from the base",
-                 job.base.describe("model"), _why(finding))]
+    return [
+        Step(
+            "restore-missing-frozen",
+            f"{len(missing)} missing frozen tensors: taken from the base",
+            job.base.describe("model"),
+            _why(finding),
+        )
+    ]
 
 
 def normalise_namespace(job: RepairJob, comp: Composition, finding: Finding) -> list[Step]:
@@ -244,10 +296,18 @@ def normalise_namespace(job: RepairJob, comp: Composition, finding: Finding) -> 
     for key, raws in ckpt.collisions.items():
         values = [ckpt.lookup(r) for r in raws]
         if any(v is None or v.shape != values[0].shape or not torch.equal(v, values[0]) for v in values):  # type: ignore[union-attr]
-            raise Refusal(f"{key} is stored twice with different values ({' / '.join(raws)}): which one is right cannot be told")
+            raise Refusal(
+                f"{key} is stored twice with different values ({' / '.join(raws)}): which one is right cannot be told"
+            )
     comp.changed = True
-    return [Step("strip-prefix", "keys written in the inference namespace (no 'xtts.' prefix, parametrizations weight-norm names)",
-                 "the target", _why(finding))]
+    return [
+        Step(
+            "strip-prefix",
+            "keys written in the inference namespace (no 'xtts.' prefix, parametrizations weight-norm names)",
+            "the target",
+            _why(finding),
+        )
+    ]
 
 
 def make_restorable(job: RepairJob, comp: Composition, finding: Finding) -> list[Step]:
@@ -261,14 +321,28 @@ def make_restorable(job: RepairJob, comp: Composition, finding: Finding) -> list
         if not fields:
             return []
         comp.changed = True
-        return [Step("make-restorable", f"{' and '.join(fields)} missing: written as 0 (the real value is unknown; the Trainer "
-                     "resets both for a restore_path run anyway)", "-", _why(finding))]
+        return [
+            Step(
+                "make-restorable",
+                f"{' and '.join(fields)} missing: written as 0 (the real value is unknown; the Trainer "
+                "resets both for a restore_path run anyway)",
+                "-",
+                _why(finding),
+            )
+        ]
     comp.layout = "trainer"
     comp.changed = True
     comp.embedded_dvae_from_base = True
-    return [Step("make-restorable", "model.pth rewritten as a trainer checkpoint: xtts.* tensors, dvae.* from the base's "
-                 "dvae.pth, GPTTrainer's mel-spectrogram buffers, the step/epoch it really has (0 when it never had any), "
-                 "no optimizer state (the Trainer starts a fresh optimizer)", "the target + the base's dvae.pth", _why(finding))]
+    return [
+        Step(
+            "make-restorable",
+            "model.pth rewritten as a trainer checkpoint: xtts.* tensors, dvae.* from the base's "
+            "dvae.pth, GPTTrainer's mel-spectrogram buffers, the step/epoch it really has (0 when it never had any), "
+            "no optimizer state (the Trainer starts a fresh optimizer)",
+            "the target + the base's dvae.pth",
+            _why(finding),
+        )
+    ]
 
 
 #: action name (as rules declare it in ``repair``) -> implementation
@@ -286,4 +360,3 @@ ACTIONS: dict[str, Action] = {
     "strip-prefix": normalise_namespace,
     "make-restorable": make_restorable,
 }
-

@@ -20,7 +20,7 @@ from xtts_qa.cache import file_digest
 from xtts_qa.checkpoint import ROLES, strip_dvae_prefix
 from xtts_qa.engine import check, versions
 from xtts_qa.errors import InputError
-from xtts_qa.pages import PageReleaser
+from xtts_qa.mmap_pages import PageReleaser
 from xtts_qa.repair.actions import Composition
 from xtts_qa.repair.plan import RepairPlan
 from xtts_qa.repair.writer import LazyTensor, NewFolder, copy_file, save_streaming
@@ -48,8 +48,10 @@ class RepairResult:
 def finetune_args(folder: Path) -> dict[str, Any]:
     """The GPTTrainer ``model_args`` that start a NEW fine-tune from a model folder (never ``restore_path``)."""
     return {
-        "xtts_checkpoint": str(folder / ROLES["model"]), "dvae_checkpoint": str(folder / ROLES["dvae"]),
-        "mel_norm_file": str(folder / ROLES["mel_stats"]), "tokenizer_file": str(folder / ROLES["vocab"]),
+        "xtts_checkpoint": str(folder / ROLES["model"]),
+        "dvae_checkpoint": str(folder / ROLES["dvae"]),
+        "mel_norm_file": str(folder / ROLES["mel_stats"]),
+        "tokenizer_file": str(folder / ROLES["vocab"]),
         "restore_path": None,
     }
 
@@ -62,9 +64,15 @@ def trainer_mel_buffers(config: dict[str, Any]) -> dict[str, torch.Tensor]:
     audio = config.get("audio") or {}
     perceiver = args.get("gpt_use_perceiver_resampler", True)
     style = TorchMelSpectrogram(
-        filter_length=2048 if perceiver else 4096, hop_length=256 if perceiver else 1024,
-        win_length=1024 if perceiver else 4096, normalize=False, sampling_rate=int(audio.get("sample_rate", 22050)),
-        mel_fmin=0, mel_fmax=8000, n_mel_channels=80, mel_norm_file=None,
+        filter_length=2048 if perceiver else 4096,
+        hop_length=256 if perceiver else 1024,
+        win_length=1024 if perceiver else 4096,
+        normalize=False,
+        sampling_rate=int(audio.get("sample_rate", 22050)),
+        mel_fmin=0,
+        mel_fmax=8000,
+        n_mel_channels=80,
+        mel_norm_file=None,
     )
     dvae = TorchMelSpectrogram(mel_norm_file=None, sampling_rate=int(audio.get("dvae_sample_rate", 22050)))
     out = {f"torch_mel_spectrogram_style_encoder.{k}": v for k, v in style.state_dict().items()}
@@ -139,8 +147,11 @@ def apply_repair(plan: RepairPlan, out: str | Path, *, force: bool = False) -> R
         InputError: the plan has refusals, or ``out`` exists and is not empty (without ``force``) or overlaps an input.
     """
     if plan.refusals:
-        raise InputError(plan.target, "cannot be repaired safely: " + " | ".join(plan.refusals),
-                         "see `xtts-qa repair --dry-run` for the plan; nothing was written.")
+        raise InputError(
+            plan.target,
+            "cannot be repaired safely: " + " | ".join(plan.refusals),
+            "see `xtts-qa repair --dry-run` for the plan; nothing was written.",
+        )
     job = plan.job
     protected = [job.target.target, job.base.target]
     with NewFolder(out, protected, force=force) as folder:
@@ -151,7 +162,10 @@ def apply_repair(plan: RepairPlan, out: str | Path, *, force: bool = False) -> R
         record = {
             **plan.to_dict(),
             "inputs": {
-                "target_model": {"path": str(job.target.paths["model"]), "digest": file_digest(job.target.paths["model"])},
+                "target_model": {
+                    "path": str(job.target.paths["model"]),
+                    "digest": file_digest(job.target.paths["model"]),
+                },
                 "base_model": {"path": str(job.base.paths["model"]), "digest": file_digest(job.base.paths["model"])},
             },
             "versions": versions(),

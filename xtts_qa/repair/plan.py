@@ -52,9 +52,13 @@ class RepairPlan:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "target": str(self.target), "base": str(self.job.base.target), "intent": self.job.intent,
-            "output_layout": self.composition.layout, "steps": [s.to_dict() for s in self.steps],
-            "refusals": list(self.refusals), "left_as_is": [f"{f.code} {f.name}: {f.message}" for f in self.left],
+            "target": str(self.target),
+            "base": str(self.job.base.target),
+            "intent": self.job.intent,
+            "output_layout": self.composition.layout,
+            "steps": [s.to_dict() for s in self.steps],
+            "refusals": list(self.refusals),
+            "left_as_is": [f"{f.code} {f.name}: {f.message}" for f in self.left],
         }
 
 
@@ -78,8 +82,15 @@ def _export_steps(job: RepairJob, comp: Composition, base_arch: Any) -> list[Ste
         return []
     comp.changed = True
     why = f"a {layout} checkpoint, wanted for --intent {job.intent}"
-    steps = [Step("export-inference", "model.pth written as {'model': state_dict} in the inference namespace: no optimizer, "
-                  "no dvae.* or mel-spectrogram keys", "the target", why)]
+    steps = [
+        Step(
+            "export-inference",
+            "model.pth written as {'model': state_dict} in the inference namespace: no optimizer, "
+            "no dvae.* or mel-spectrogram keys",
+            "the target",
+            why,
+        )
+    ]
     if layout in ("trainer", "compacted"):
         roles = ["dvae", "mel_stats", "speakers"]
         if base_arch is not None and base_arch.model == job.arch.model:
@@ -107,12 +118,17 @@ def plan_repair(target: str | Path, base: str | Path, intent: str = "inference")
     base_bundle = open_bundle(base)
     if base_bundle.checkpoint is None:
         p = base_bundle.problem("model")
-        raise InputError(base, f"the base model cannot be read ({p.problem if p else 'no model file'}).",
-                         "pass the released XTTS-v2 folder (or the model you fine-tuned from) as --base.")
+        raise InputError(
+            base,
+            f"the base model cannot be read ({p.problem if p else 'no model file'}).",
+            "pass the released XTTS-v2 folder (or the model you fine-tuned from) as --base.",
+        )
     ctx = Context(candidate, base_bundle, options)
     before = report_for(ctx)
     arch = _arch(ctx, base_bundle)
-    files = {r: candidate.paths[r] for r in SUPPORT_ROLES if candidate.paths[r].is_file() and candidate.problem(r) is None}
+    files = {
+        r: candidate.paths[r] for r in SUPPORT_ROLES if candidate.paths[r].is_file() and candidate.problem(r) is None
+    }
     tensors = {k: ("target", v) for k, v in (candidate.checkpoint.tensors if candidate.checkpoint else {}).items()}
     comp = Composition(layout=_output_layout(candidate, intent), tensors=tensors, files=files)  # type: ignore[arg-type]
     plan = RepairPlan(job=RepairJob(candidate, base_bundle, intent, arch), composition=comp, before=before)
@@ -128,7 +144,9 @@ def plan_repair(target: str | Path, base: str | Path, intent: str = "inference")
         action = ACTIONS.get(rule.repair or "") if rule is not None else None
         if action is None:
             if finding.severity is Severity.ERROR:
-                plan.refusals.append(f"{finding.code} {finding.name}: {finding.message} No safe automatic repair: {finding.fix}")
+                plan.refusals.append(
+                    f"{finding.code} {finding.name}: {finding.message} No safe automatic repair: {finding.fix}"
+                )
             elif finding.severity is Severity.WARNING:
                 plan.left.append(finding)
             continue

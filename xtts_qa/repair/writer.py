@@ -49,7 +49,7 @@ class LazyTensor:
     done: Callable[[], None] | None = None
 
     @classmethod
-    def of(cls, tensor: torch.Tensor, done: Callable[[], None] | None = None) -> "LazyTensor":
+    def of(cls, tensor: torch.Tensor, done: Callable[[], None] | None = None) -> LazyTensor:
         """Wrap an existing (e.g. memory-mapped) tensor, written as it is."""
         return cls(tuple(tensor.shape), tensor.dtype, lambda: tensor, done)
 
@@ -93,7 +93,10 @@ class _TensorRef:
     def __reduce_ex__(self, protocol: int) -> tuple[Any, ...]:
         shape = self.storage.lazy.shape
         stride = tuple(int(s) for s in torch.empty(shape, device="meta").stride())
-        return (torch._utils._rebuild_tensor_v2, (self.storage, 0, torch.Size(shape), stride, False, collections.OrderedDict()))
+        return (
+            torch._utils._rebuild_tensor_v2,
+            (self.storage, 0, torch.Size(shape), stride, False, collections.OrderedDict()),
+        )
 
 
 def _numel(shape: tuple[int, ...]) -> int:
@@ -151,9 +154,14 @@ def save_streaming(obj: Any, path: Path) -> int:
             lazy = ref.lazy
             tensor = lazy.produce()
             if tuple(tensor.shape) != tuple(lazy.shape) or tensor.dtype != lazy.dtype:
-                raise ValueError(f"tensor {ref.key}: produced {tuple(tensor.shape)} {tensor.dtype}, declared {lazy.shape} {lazy.dtype}")
+                raise ValueError(
+                    f"tensor {ref.key}: produced {tuple(tensor.shape)} {tensor.dtype}, declared {lazy.shape} {lazy.dtype}"
+                )
             tensor = tensor.detach().cpu().contiguous()
-            if tensor.storage_offset() != 0 or tensor.untyped_storage().nbytes() != tensor.numel() * tensor.element_size():
+            if (
+                tensor.storage_offset() != 0
+                or tensor.untyped_storage().nbytes() != tensor.numel() * tensor.element_size()
+            ):
                 tensor = tensor.clone()  # a view into a larger storage: write only its own bytes
             nbytes = tensor.numel() * tensor.element_size()
             writer.write_record(f"data/{ref.key}", tensor.untyped_storage(), nbytes)
@@ -193,12 +201,19 @@ class NewFolder:
         for p in protected:
             folder = p if p.is_dir() else p.parent
             if _inside(self.out, folder) or _inside(folder, self.out):
-                raise InputError(self.out, f"overlaps the input {p}; the inputs are never written.",
-                                 "choose an --out folder outside every input folder.")
+                raise InputError(
+                    self.out,
+                    f"overlaps the input {p}; the inputs are never written.",
+                    "choose an --out folder outside every input folder.",
+                )
         if self.out.exists() and not self.out.is_dir():
             raise InputError(self.out, "exists and is not a folder.", "choose a new --out folder.")
         if self.out.is_dir() and any(self.out.iterdir()) and not force:
-            raise InputError(self.out, "already exists and is not empty.", "choose a new --out folder, or pass --force to replace it.")
+            raise InputError(
+                self.out,
+                "already exists and is not empty.",
+                "choose a new --out folder, or pass --force to replace it.",
+            )
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".partial", dir=self.out.parent))
 
@@ -221,10 +236,9 @@ class NewFolder:
         """Remove the temporary folder (the destination is untouched)."""
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def __enter__(self) -> "NewFolder":
+    def __enter__(self) -> NewFolder:
         return self
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:
         if exc_type is not None:
             self.abort()
-

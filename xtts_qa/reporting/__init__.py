@@ -16,7 +16,24 @@ from xtts_qa.reporting.record import CheckEntry, EvalEntry, RunRecord, load_reco
 from xtts_qa.reporting.writer import RunPaths, write_run
 
 __all__ = [
-    "DEFAULT_HISTORY", "CheckEntry", "EvalEntry", "Gate", "GateResult", "HistoryStore", "RunPaths", "RunRecord",
-    "compare_records", "evaluate_run", "load_record", "new_run_id", "parse_gate", "parse_gates", "publish",
-    "regressions", "render_dashboard", "utc_now", "write_dashboard", "write_run",
+    "DEFAULT_HISTORY",
+    "CheckEntry",
+    "EvalEntry",
+    "Gate",
+    "GateResult",
+    "HistoryStore",
+    "RunPaths",
+    "RunRecord",
+    "compare_records",
+    "evaluate_run",
+    "load_record",
+    "new_run_id",
+    "parse_gate",
+    "parse_gates",
+    "publish",
+    "regressions",
+    "render_dashboard",
+    "utc_now",
+    "write_dashboard",
+    "write_run",
 ]

@@ -47,8 +47,10 @@ def _environment(a: RunRecord, b: RunRecord) -> list[str]:
 
 def compare_records(a: RunRecord, b: RunRecord) -> list[str]:
     """Lines describing what changed from run ``a`` to run ``b`` (empty sections are left out)."""
-    lines = [f"compare {a.run_id} ({a.started_at}) -> {b.run_id} ({b.started_at})",
-             f"verdict: {_VERDICT.get(a.exit_code)} -> {_VERDICT.get(b.exit_code)}"]
+    lines = [
+        f"compare {a.run_id} ({a.started_at}) -> {b.run_id} ({b.started_at})",
+        f"verdict: {_VERDICT.get(a.exit_code)} -> {_VERDICT.get(b.exit_code)}",
+    ]
     env = _environment(a, b)
     if env:
         lines.append("environment changed: " + "; ".join(env))
@@ -89,8 +91,10 @@ def compare_records(a: RunRecord, b: RunRecord) -> list[str]:
             for s in eb.sentences:
                 old = sa.get(str(s.get("id")))
                 if old and old.get("verdict") != s.get("verdict"):
-                    changed.append(f"    sentence {s.get('id')}: {old.get('verdict')} -> {s.get('verdict')} "
-                                   f"(wer {old.get('wer')} -> {s.get('wer')})")
+                    changed.append(
+                        f"    sentence {s.get('id')}: {old.get('verdict')} -> {s.get('verdict')} "
+                        f"(wer {old.get('wer')} -> {s.get('wer')})"
+                    )
             if changed or ea.passed != eb.passed:
                 section.append(head)
                 section.extend(changed)
@@ -110,7 +114,9 @@ def regressions(previous: RunRecord | None, current: RunRecord) -> list[tuple[st
     for cb in current.checks:
         ca = next((c for c in previous.checks if c.checkpoint == cb.checkpoint), None)
         if ca and cb.summary.get("error", 0) > ca.summary.get("error", 0):
-            out.append((cb.checkpoint, "health", f"errors {ca.summary.get('error', 0)} -> {cb.summary.get('error', 0)}"))
+            out.append(
+                (cb.checkpoint, "health", f"errors {ca.summary.get('error', 0)} -> {cb.summary.get('error', 0)}")
+            )
     for eb in current.evals:
         ea = next((e for e in previous.evals if e.checkpoint == eb.checkpoint and e.suite == eb.suite), None)
         if ea is None:

@@ -56,17 +56,31 @@ class GateResult:
     outcome: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"expr": self.expr, "metric": self.metric, "checkpoint": self.checkpoint, "suite": self.suite, "value": self.value,
-                "ci": list(self.ci) if self.ci else None, "passed": self.passed, "outcome": self.outcome or ("pass" if self.passed else "fail"),
-                "message": self.message, "source": self.source}
+        return {
+            "expr": self.expr,
+            "metric": self.metric,
+            "checkpoint": self.checkpoint,
+            "suite": self.suite,
+            "value": self.value,
+            "ci": list(self.ci) if self.ci else None,
+            "passed": self.passed,
+            "outcome": self.outcome or ("pass" if self.passed else "fail"),
+            "message": self.message,
+            "source": self.source,
+        }
 
 
 def _apply_health(gate: Gate, checkpoint: str, counts: dict[str, float], source: str) -> GateResult:
     value = counts.get(gate.metric.split(".", 1)[1])
     passed = value is not None and gate.holds(value)
-    message = f"{gate.metric} = {value:g} (gate {gate.op} {gate.threshold:g}): {'pass' if passed else 'fail'}" if value is not None \
+    message = (
+        f"{gate.metric} = {value:g} (gate {gate.op} {gate.threshold:g}): {'pass' if passed else 'fail'}"
+        if value is not None
         else f"{gate.metric} was not counted"
-    return GateResult(gate.expr, gate.metric, checkpoint, "health", value, None, passed, message, source, "pass" if passed else "fail")
+    )
+    return GateResult(
+        gate.expr, gate.metric, checkpoint, "health", value, None, passed, message, source, "pass" if passed else "fail"
+    )
 
 
 def _apply_eval(gate: Gate, entry: EvalEntry, source: str) -> GateResult:
@@ -88,12 +102,32 @@ def _apply_eval(gate: Gate, entry: EvalEntry, source: str) -> GateResult:
         missing = METRICS[gate.base_metric].when_missing
         outcome = "not-applicable" if (gate.needs_base and not has_base) or missing == "not-applicable" else "fail"
         why = "no base model to compare with" if gate.needs_base and not has_base else "was not measured"
-        return GateResult(gate.expr, gate.metric, entry.checkpoint, entry.suite, None, None, outcome != "fail",
-                          gate.message(None, None, outcome, why=why), source, outcome)
+        return GateResult(
+            gate.expr,
+            gate.metric,
+            entry.checkpoint,
+            entry.suite,
+            None,
+            None,
+            outcome != "fail",
+            gate.message(None, None, outcome, why=why),
+            source,
+            outcome,
+        )
     outcome = gate.judge(value, ci)  # type: ignore[arg-type]
     passed = outcome in ("pass", "not-applicable") or (outcome == "inconclusive" and not strict)
-    return GateResult(gate.expr, gate.metric, entry.checkpoint, entry.suite, value, ci, passed,  # type: ignore[arg-type]
-                      gate.message(value, ci, outcome), source, outcome)  # type: ignore[arg-type]
+    return GateResult(
+        gate.expr,
+        gate.metric,
+        entry.checkpoint,
+        entry.suite,
+        value,
+        ci,
+        passed,  # type: ignore[arg-type]
+        gate.message(value, ci, outcome),
+        source,
+        outcome,
+    )  # type: ignore[arg-type]
 
 
 def parse_gates(texts: Iterable[str]) -> list[Gate]:
@@ -104,12 +138,23 @@ def parse_gates(texts: Iterable[str]) -> list[Gate]:
 def _stored(entry: EvalEntry, gate: dict[str, Any]) -> GateResult:
     ci = gate.get("ci")
     passed = bool(gate.get("passed"))
-    return GateResult(str(gate.get("expr")), str(gate.get("metric")), entry.checkpoint, entry.suite, gate.get("value"),
-                      tuple(ci) if ci and None not in ci else None, passed, str(gate.get("message") or ""), "report",  # type: ignore[arg-type]
-                      str(gate.get("outcome") or ("pass" if passed else "fail")))
+    return GateResult(
+        str(gate.get("expr")),
+        str(gate.get("metric")),
+        entry.checkpoint,
+        entry.suite,
+        gate.get("value"),
+        tuple(ci) if ci and None not in ci else None,
+        passed,
+        str(gate.get("message") or ""),
+        "report",  # type: ignore[arg-type]
+        str(gate.get("outcome") or ("pass" if passed else "fail")),
+    )
 
 
-def evaluate_run(record: RunRecord, overrides: Sequence[Gate] = (), suite_gates: dict[str, Sequence[Gate]] | None = None) -> list[GateResult]:
+def evaluate_run(
+    record: RunRecord, overrides: Sequence[Gate] = (), suite_gates: dict[str, Sequence[Gate]] | None = None
+) -> list[GateResult]:
     """Every gate verdict of a run: health gates per checkpoint, then each evaluation's gates (see module doc)."""
     suite_gates = suite_gates or {}
     results: list[GateResult] = []
@@ -118,14 +163,28 @@ def evaluate_run(record: RunRecord, overrides: Sequence[Gate] = (), suite_gates:
         counts = {k: float(v) for k, v in check.summary.items()}
         counts["failed_rules"] = float(sum(1 for r in check.report.get("results", []) if r.get("status") == "failed"))
         if check.report.get("unreadable"):
-            results.append(GateResult("readable", "health.unreadable", check.checkpoint, "health", 1.0, None, False,
-                                      "an input could not be read: the checkpoint cannot be judged", "report", "fail"))
+            results.append(
+                GateResult(
+                    "readable",
+                    "health.unreadable",
+                    check.checkpoint,
+                    "health",
+                    1.0,
+                    None,
+                    False,
+                    "an input could not be read: the checkpoint cannot be judged",
+                    "report",
+                    "fail",
+                )
+            )
         chosen = {g.metric: (g, "override") for g in health}
         chosen.setdefault("health.error", (parse_gate(DEFAULT_HEALTH_GATE), "report"))
         results.extend(_apply_health(g, check.checkpoint, counts, source) for g, source in chosen.values())
     extra = [g for g in overrides if not g.is_health]
     for entry in record.evals:
-        chosen_eval: dict[str, tuple[Gate, str]] = {g.metric: (g, "suite") for g in suite_gates.get(entry.suite, ()) if not g.is_health}
+        chosen_eval: dict[str, tuple[Gate, str]] = {
+            g.metric: (g, "suite") for g in suite_gates.get(entry.suite, ()) if not g.is_health
+        }
         chosen_eval.update({g.metric: (g, "override") for g in extra})
         results.extend(_stored(entry, g) for g in entry.report.get("gates") or [] if g.get("metric") not in chosen_eval)
         results.extend(_apply_eval(g, entry, source) for g, source in chosen_eval.values())

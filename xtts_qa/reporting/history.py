@@ -133,7 +133,9 @@ class HistoryStore:
     @contextmanager
     def _connect(self, *, create: bool) -> Iterator[sqlite3.Connection]:
         if not create and not self.path.exists():
-            raise InputError(self.path, "no history here yet.", "run `pytest` with the xtts_qa plugin (or pass --history) first.")
+            raise InputError(
+                self.path, "no history here yet.", "run `pytest` with the xtts_qa plugin (or pass --history) first."
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(self.path), timeout=self.timeout_s, isolation_level=None)
         try:
@@ -153,13 +155,17 @@ class HistoryStore:
         if version == _SCHEMA_VERSION:
             return
         if version > _SCHEMA_VERSION:
-            raise UsageError(f"history schema {version} is newer than this xtts-qa understands ({_SCHEMA_VERSION}); upgrade xtts-qa")
+            raise UsageError(
+                f"history schema {version} is newer than this xtts-qa understands ({_SCHEMA_VERSION}); upgrade xtts-qa"
+            )
         conn.execute("BEGIN IMMEDIATE")
         try:
             if version == 1:  # add the insertion sequence; old runs keep their start-time order
                 conn.execute("ALTER TABLE runs ADD COLUMN seq INTEGER")
-                conn.execute("UPDATE runs SET seq = (SELECT COUNT(*) FROM runs r2 WHERE r2.started_at < runs.started_at "
-                             "OR (r2.started_at = runs.started_at AND r2.run_id <= runs.run_id))")
+                conn.execute(
+                    "UPDATE runs SET seq = (SELECT COUNT(*) FROM runs r2 WHERE r2.started_at < runs.started_at "
+                    "OR (r2.started_at = runs.started_at AND r2.run_id <= runs.run_id))"
+                )
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
@@ -191,12 +197,24 @@ class HistoryStore:
                     conn.execute(
                         "INSERT INTO runs (run_id, started_at, finished_at, source, label, exit_code, report_path, record, seq) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (record.run_id, record.started_at, record.finished_at, record.source, record.label, record.exit_code,
-                         str(report_path) if report_path else None, payload, seq),
+                        (
+                            record.run_id,
+                            record.started_at,
+                            record.finished_at,
+                            record.source,
+                            record.label,
+                            record.exit_code,
+                            str(report_path) if report_path else None,
+                            payload,
+                            seq,
+                        ),
                     )
                     conn.executemany(
                         "INSERT INTO outcomes (run_id, checkpoint, suite, checkpoint_hash, exit_code) VALUES (?, ?, ?, ?, ?)",
-                        [(record.run_id, cp, suite, (prov.get(cp) or {}).get("hash"), code) for (cp, suite), code in outcomes.items()],
+                        [
+                            (record.run_id, cp, suite, (prov.get(cp) or {}).get("hash"), code)
+                            for (cp, suite), code in outcomes.items()
+                        ],
                     )
                     conn.executemany("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?, ?, ?)", metrics)
                     conn.execute("COMMIT")
@@ -234,7 +252,9 @@ class HistoryStore:
             if not wanted:
                 raise UsageError(f"the history {self.path} has no {run_id} run")
             run_id = wanted[0].run_id
-        rows = self._query("SELECT record FROM runs WHERE run_id = ? OR run_id LIKE ? ORDER BY run_id", (run_id, run_id + "%"))
+        rows = self._query(
+            "SELECT record FROM runs WHERE run_id = ? OR run_id LIKE ? ORDER BY run_id", (run_id, run_id + "%")
+        )
         exact = [r for r in rows if json.loads(r[0])["run_id"] == run_id]
         if exact:
             rows = exact
@@ -246,13 +266,18 @@ class HistoryStore:
 
     def series_keys(self) -> list[tuple[str, str]]:
         """Every (checkpoint, suite) with at least one stored outcome (suite ``health`` for structural checks)."""
-        return [(r[0], r[1]) for r in self._query("SELECT DISTINCT checkpoint, suite FROM outcomes ORDER BY checkpoint, suite")]
+        return [
+            (r[0], r[1])
+            for r in self._query("SELECT DISTINCT checkpoint, suite FROM outcomes ORDER BY checkpoint, suite")
+        ]
 
     def outcomes(self, checkpoint: str, suite: str) -> list[Point]:
         """The verdict of one (checkpoint, suite) in every run that had it, oldest first."""
         rows = self._query(
             "SELECT o.run_id, r.started_at, o.exit_code, r.report_path FROM outcomes o JOIN runs r USING (run_id) "
-            "WHERE o.checkpoint = ? AND o.suite = ? ORDER BY r.seq", (checkpoint, suite))
+            "WHERE o.checkpoint = ? AND o.suite = ? ORDER BY r.seq",
+            (checkpoint, suite),
+        )
         return [Point(run_id, started, float(code), int(code), report) for run_id, started, code, report in rows]
 
     def series(self, checkpoint: str, suite: str, metric: str, side: str = "candidate") -> list[Point]:
@@ -261,9 +286,13 @@ class HistoryStore:
             "SELECT m.run_id, r.started_at, m.value, o.exit_code, r.report_path FROM metrics m JOIN runs r USING (run_id) "
             "JOIN outcomes o ON o.run_id = m.run_id AND o.checkpoint = m.checkpoint AND o.suite = m.suite "
             "WHERE m.checkpoint = ? AND m.suite = ? AND m.metric = ? AND m.side = ? ORDER BY r.seq",
-            (checkpoint, suite, metric, side))
+            (checkpoint, suite, metric, side),
+        )
         return [Point(*row) for row in rows]
 
     def metric_names(self, checkpoint: str, suite: str) -> list[str]:
-        rows = self._query("SELECT DISTINCT metric FROM metrics WHERE checkpoint = ? AND suite = ? ORDER BY metric", (checkpoint, suite))
+        rows = self._query(
+            "SELECT DISTINCT metric FROM metrics WHERE checkpoint = ? AND suite = ? ORDER BY metric",
+            (checkpoint, suite),
+        )
         return [r[0] for r in rows]

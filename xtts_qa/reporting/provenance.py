@@ -17,6 +17,7 @@ from xtts_qa.checkpoint import locate_files
 
 __all__ = ["environment", "content_hash"]
 
+
 def environment(device: str | None = None) -> dict[str, Any]:
     """Package versions, Python, platform, torch and CUDA: what a verdict depends on besides the checkpoint."""
     from xtts_qa.engine import versions
@@ -53,7 +54,7 @@ def content_hash(target: str | Path | None) -> str | None:
     digest = hashlib.sha256()
     try:
         _, paths = locate_files(target)
-    except Exception:  # noqa: BLE001 - provenance must never break a run; an unreadable folder has no hash
+    except Exception:
         return None
     for role, path in sorted(paths.items()):
         if path.is_file():

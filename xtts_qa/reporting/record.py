@@ -142,9 +142,18 @@ class RunRecord:
         """One dict per evaluated sentence, with the run id, checkpoint, suite and provenance (for JSON lines)."""
         for entry in self.evals:
             prov = entry.report.get("provenance") or {}
-            short = {k: prov.get(k) for k in ("candidate_hash", "base_hash", "asr_model", "speaker_model", "normaliser", "seeds", "device")}
+            short = {
+                k: prov.get(k)
+                for k in ("candidate_hash", "base_hash", "asr_model", "speaker_model", "normaliser", "seeds", "device")
+            }
             for sentence in entry.sentences:
-                yield {"run_id": self.run_id, "checkpoint": entry.checkpoint, "suite": entry.suite, **sentence, "provenance": short}
+                yield {
+                    "run_id": self.run_id,
+                    "checkpoint": entry.checkpoint,
+                    "suite": entry.suite,
+                    **sentence,
+                    "provenance": short,
+                }
 
     def metric_rows(self) -> Iterator[tuple[str, str, str, str, float]]:
         """(checkpoint, suite, side, metric, value) for every tracked metric: health counts and eval metrics."""
@@ -158,7 +167,13 @@ class RunRecord:
                 for metric, value in entry.metrics(side).items():
                     yield entry.checkpoint, entry.suite, side, metric, value
             gates = entry.report.get("gates") or []
-            yield entry.checkpoint, entry.suite, "candidate", "gates_failed", float(sum(1 for g in gates if not g.get("passed")))
+            yield (
+                entry.checkpoint,
+                entry.suite,
+                "candidate",
+                "gates_failed",
+                float(sum(1 for g in gates if not g.get("passed"))),
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -211,6 +226,10 @@ def load_record(path: str | Path) -> RunRecord:
     try:
         return RunRecord.from_dict(json.loads(path.read_text()))
     except FileNotFoundError:
-        raise InputError(path, "does not exist.", "pass a run id from the history or a report folder's summary.json.") from None
+        raise InputError(
+            path, "does not exist.", "pass a run id from the history or a report folder's summary.json."
+        ) from None
     except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(path, f"is not a run summary ({exc}).", "pass the summary.json an xtts-qa run wrote.") from None
+        raise InputError(
+            path, f"is not a run summary ({exc}).", "pass the summary.json an xtts-qa run wrote."
+        ) from None

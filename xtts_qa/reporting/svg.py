@@ -29,7 +29,9 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
-def _frame(title: str, y_label: str, width: int, height: int, ticks: list[float], y_of, kind: str, series: Sequence[str]) -> list[str]:
+def _frame(
+    title: str, y_label: str, width: int, height: int, ticks: list[float], y_of, kind: str, series: Sequence[str]
+) -> list[str]:
     parts = [
         f'<svg class="plot" data-kind="{kind}" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
@@ -38,7 +40,9 @@ def _frame(title: str, y_label: str, width: int, height: int, ticks: list[float]
     ]
     for tick in ticks:
         y = y_of(tick)
-        parts.append(f'<line x1="{_LEFT}" x2="{width - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd" stroke-width="1"/>')
+        parts.append(
+            f'<line x1="{_LEFT}" x2="{width - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd" stroke-width="1"/>'
+        )
         parts.append(f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="10">{_fmt(tick)}</text>')
     for i, (name, (x, row)) in enumerate(zip(series, _legend_slots(series, width))):
         y = height - 14 - 16 * (_legend_rows(series, width) - 1 - row)
@@ -79,8 +83,15 @@ def _scale(series: dict[str, Sequence[float | None]], height: int, floor_zero: b
     return ticks, y_of
 
 
-def bar_chart(categories: Sequence[str], series: dict[str, Sequence[float | None]], *, title: str, y_label: str = "",
-              width: int | None = None, height: int = 260) -> str:
+def bar_chart(
+    categories: Sequence[str],
+    series: dict[str, Sequence[float | None]],
+    *,
+    title: str,
+    y_label: str = "",
+    width: int | None = None,
+    height: int = 260,
+) -> str:
     """Grouped bars: one group per category, one bar per series (e.g. candidate and base per sentence)."""
     width = width or max(360, _LEFT + _RIGHT + len(categories) * (10 + 12 * max(1, len(series))))
     extra = 16 * (_legend_rows(list(series), width) - 1)
@@ -104,14 +115,23 @@ def bar_chart(categories: Sequence[str], series: dict[str, Sequence[float | None
                 f'fill="{PALETTE[s % len(PALETTE)]}"><title>{escape(category)} {escape(name)}: {_fmt(value)}</title></rect>'
             )
         label_x = x0 + group_w / 2 - 3
-        parts.append(f'<text x="{label_x:.1f}" y="{axis_y + 14}" font-size="10" text-anchor="end" '
-                     f'transform="rotate(-35 {label_x:.1f} {axis_y + 14})">{escape(category[:18])}</text>')
+        parts.append(
+            f'<text x="{label_x:.1f}" y="{axis_y + 14}" font-size="10" text-anchor="end" '
+            f'transform="rotate(-35 {label_x:.1f} {axis_y + 14})">{escape(category[:18])}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def line_chart(x_labels: Sequence[str], series: dict[str, Sequence[float | None]], *, title: str, y_label: str = "",
-               width: int = 560, height: int = 260) -> str:
+def line_chart(
+    x_labels: Sequence[str],
+    series: dict[str, Sequence[float | None]],
+    *,
+    title: str,
+    y_label: str = "",
+    width: int = 560,
+    height: int = 260,
+) -> str:
     """Lines over an ordered axis (e.g. a metric per run over time), with a dot per point."""
     extra = 16 * (_legend_rows(list(series), width) - 1)
     height += extra
@@ -128,8 +148,10 @@ def line_chart(x_labels: Sequence[str], series: dict[str, Sequence[float | None]
     for i, label in enumerate(x_labels):
         if i % every == 0 or i == n - 1:
             x = x_of(i)
-            parts.append(f'<text x="{x:.1f}" y="{axis_y + 14}" font-size="10" text-anchor="end" '
-                         f'transform="rotate(-35 {x:.1f} {axis_y + 14})">{escape(label[:16])}</text>')
+            parts.append(
+                f'<text x="{x:.1f}" y="{axis_y + 14}" font-size="10" text-anchor="end" '
+                f'transform="rotate(-35 {x:.1f} {axis_y + 14})">{escape(label[:16])}</text>'
+            )
     for s, (name, values) in enumerate(series.items()):
         colour = PALETTE[s % len(PALETTE)]
         run: list[str] = []
@@ -140,10 +162,14 @@ def line_chart(x_labels: Sequence[str], series: dict[str, Sequence[float | None]
                 segments.append(run)
                 continue
             run.append(f"{x_of(i):.1f},{y_of(value):.1f}")
-            parts.append(f'<circle class="point" cx="{x_of(i):.1f}" cy="{y_of(value):.1f}" r="3" fill="{colour}">'
-                         f'<title>{escape(x_labels[i] if i < n else "")} {escape(name)}: {_fmt(value)}</title></circle>')
+            parts.append(
+                f'<circle class="point" cx="{x_of(i):.1f}" cy="{y_of(value):.1f}" r="3" fill="{colour}">'
+                f"<title>{escape(x_labels[i] if i < n else '')} {escape(name)}: {_fmt(value)}</title></circle>"
+            )
         for seg in segments:
             if len(seg) > 1:
-                parts.append(f'<polyline class="line" fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(seg)}"/>')
+                parts.append(
+                    f'<polyline class="line" fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(seg)}"/>'
+                )
     parts.append("</svg>")
     return "".join(parts)

@@ -67,13 +67,22 @@ def _collect_audio(record: RunRecord, folder: Path) -> dict[str, str]:
                     continue
                 path = Path(str(src))
                 if not path.is_file():
-                    log.warning("audio %s named by %s/%s is missing; the report shows no player for it", path, entry.checkpoint, sentence.get("id"))
+                    log.warning(
+                        "audio %s named by %s/%s is missing; the report shows no player for it",
+                        path,
+                        entry.checkpoint,
+                        sentence.get("id"),
+                    )
                     continue
                 if role == "reference":
                     rel = Path("audio", "reference", _safe(path.parent.name) + "-" + _safe(path.name))
                 else:
-                    rel = Path("audio", _safe(entry.checkpoint), _safe(entry.suite),
-                              f"{_safe(str(sentence.get('id')))}-{role}{path.suffix or '.wav'}")
+                    rel = Path(
+                        "audio",
+                        _safe(entry.checkpoint),
+                        _safe(entry.suite),
+                        f"{_safe(str(sentence.get('id')))}-{role}{path.suffix or '.wav'}",
+                    )
                 _place(path, folder / rel)
                 links[str(src)] = rel.as_posix()
     return links

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from xtts_qa.architecture import ExpectedArchitecture, expected_architecture
 from xtts_qa.checkpoint import Bundle, strip_dvae_prefix
 from xtts_qa.errors import UsageError
-from xtts_qa.pages import PageReleaser
+from xtts_qa.mmap_pages import PageReleaser
 from xtts_qa.results import Finding, Severity
 from xtts_qa.scan import Drift, TensorStat, scan
 
@@ -90,7 +90,9 @@ class Context:
     def stats(self) -> dict[str, TensorStat]:
         """One pass over the candidate's XTTS tensors (and the base's): norms, NaN counts, equality, and
         difference figures for everything outside gpt.* (the parts a fine-tune must leave untouched)."""
-        return scan(self.tensors, self.base_tensors or None, diff=lambda key: not key.startswith("gpt."), releaser=self.releaser)
+        return scan(
+            self.tensors, self.base_tensors or None, diff=lambda key: not key.startswith("gpt."), releaser=self.releaser
+        )
 
     def scan_small(self, tensors: dict[str, Any], base: dict[str, Any] | None = None) -> dict[str, TensorStat]:
         """:func:`xtts_qa.scan.scan` for other files (dvae.pth, mel_stats.pth), releasing pages the same way."""
@@ -155,7 +157,7 @@ _NEEDS_TEXT = {
     "base.mel_stats": "the base model's mel_stats.pth",
 }
 
-_REGISTRY: dict[str, type["Rule"]] = {}
+_REGISTRY: dict[str, type[Rule]] = {}
 
 
 class Rule:
@@ -213,13 +215,26 @@ class Rule:
     def check(self, ctx: Context) -> Iterable[Finding]:
         raise NotImplementedError
 
-    def finding(self, message: str, *, file: Any = None, severity: Severity | None = None, fix: str | None = None, **details: Any) -> Finding:
+    def finding(
+        self,
+        message: str,
+        *,
+        file: Any = None,
+        severity: Severity | None = None,
+        fix: str | None = None,
+        **details: Any,
+    ) -> Finding:
         """Make a finding of this rule (severity defaults to the rule's for the current intent; fix to the rule's)."""
         return Finding(
-            code=self.code, name=self.name, severity=severity or self.severity_for(self.intent) or self.severity, message=message, why=self.why,
-            fix=fix or self.fix, file=str(file) if file is not None else None, details=details,
+            code=self.code,
+            name=self.name,
+            severity=severity or self.severity_for(self.intent) or self.severity,
+            message=message,
+            why=self.why,
+            fix=fix or self.fix,
+            file=str(file) if file is not None else None,
+            details=details,
         )
-
 
     def drift_finding(self, subject: str, drift: Drift, *, file: Any = None, **details: Any) -> Finding | None:
         """A finding for ``subject`` compared with the base, by the tolerance model of :mod:`xtts_qa.scan`.
@@ -237,17 +252,20 @@ class Rule:
                 f"{subject}: {drift.changed} of {drift.compared} tensors differ from the base only by "
                 f"{drift.rounding_cause()} ({figures}, at most {drift.max_ulps:.3g} float32 ulps); the values are "
                 "the base's, not trained.",
-                file=file, severity=severity,
+                file=file,
+                severity=severity,
                 fix="Nothing is needed for inference. To be bit-exact again, copy these tensors from the base model "
-                    "(`xtts-qa repair`); merge only the GPT (`xtts-qa merge`).",
-                **drift.to_dict(), **details,
+                "(`xtts-qa repair`); merge only the GPT (`xtts-qa merge`).",
+                **drift.to_dict(),
+                **details,
             )
         soft = drift.changed - drift.beyond_rounding
         return self.finding(
             f"{subject}: {drift.beyond_rounding} of {drift.compared} tensors differ from the base beyond float "
-            f"rounding ({figures}; e.g. {drift.examples[0]})"
-            + (f", {soft} more only by rounding." if soft else "."),
-            file=file, **drift.to_dict(), **details,
+            f"rounding ({figures}; e.g. {drift.examples[0]})" + (f", {soft} more only by rounding." if soft else "."),
+            file=file,
+            **drift.to_dict(),
+            **details,
         )
 
 
@@ -272,11 +290,7 @@ def get_rule(code_or_name: str) -> type[Rule]:
 
 def _matches(rule: type[Rule], pattern: str) -> bool:
     pattern = pattern.strip()
-    return (
-        rule.code.startswith(pattern.upper())
-        or fnmatch.fnmatch(rule.name, pattern)
-        or pattern in rule.groups
-    )
+    return rule.code.startswith(pattern.upper()) or fnmatch.fnmatch(rule.name, pattern) or pattern in rule.groups
 
 
 def select_rules(select: Iterable[str] = (), ignore: Iterable[str] = ()) -> list[type[Rule]]:

@@ -12,10 +12,23 @@ from xtts_qa.rules.base import Context, Rule
 _LAYER = re.compile(r"^gpt\.gpt\.h\.(\d+)\.")
 #: model_args that change tensor shapes or generation; the rest (paths, batch size) may differ freely
 SHAPE_ARGS = (
-    "gpt_layers", "gpt_n_model_channels", "gpt_n_heads", "gpt_num_audio_tokens", "gpt_start_audio_token",
-    "gpt_stop_audio_token", "gpt_max_audio_tokens", "gpt_max_text_tokens", "gpt_max_prompt_tokens",
-    "gpt_use_perceiver_resampler", "gpt_code_stride_len", "decoder_input_dim", "d_vector_dim",
-    "input_sample_rate", "output_sample_rate", "output_hop_length", "cond_d_vector_in_each_upsampling_layer",
+    "gpt_layers",
+    "gpt_n_model_channels",
+    "gpt_n_heads",
+    "gpt_num_audio_tokens",
+    "gpt_start_audio_token",
+    "gpt_stop_audio_token",
+    "gpt_max_audio_tokens",
+    "gpt_max_text_tokens",
+    "gpt_max_prompt_tokens",
+    "gpt_use_perceiver_resampler",
+    "gpt_code_stride_len",
+    "decoder_input_dim",
+    "d_vector_dim",
+    "input_sample_rate",
+    "output_sample_rate",
+    "output_hop_length",
+    "cond_d_vector_in_each_upsampling_layer",
 )
 
 
@@ -41,7 +54,10 @@ class AudioTokens(Rule):
                 hint = " (XTTS v1 defaults in config.json)" if want == 8194 else ""
                 yield self.finding(
                     f"config.json says gpt_num_audio_tokens={want}{hint}, but {key} has {t.shape[0]} rows.",
-                    file=ctx.candidate.config_source, tensor=key, rows=int(t.shape[0]), config=want,
+                    file=ctx.candidate.config_source,
+                    tensor=key,
+                    rows=int(t.shape[0]),
+                    config=want,
                 )
 
 
@@ -62,7 +78,9 @@ class Perceiver(Rule):
             yield self.finding(
                 f"config.json says gpt_use_perceiver_resampler={str(flag).lower()} but the checkpoint "
                 f"{'has' if has else 'has no'} gpt.conditioning_perceiver tensors.",
-                file=ctx.candidate.config_source, config=flag, tensors=has,
+                file=ctx.candidate.config_source,
+                config=flag,
+                tensors=has,
             )
 
 
@@ -82,7 +100,9 @@ class ModelChannels(Rule):
         if t is not None and want is not None and t.dim() == 2 and t.shape[1] != want:
             yield self.finding(
                 f"config.json says gpt_n_model_channels={want}, but gpt.text_embedding.weight is {t.shape[1]} wide.",
-                file=ctx.candidate.config_source, config=want, tensor_width=int(t.shape[1]),
+                file=ctx.candidate.config_source,
+                config=want,
+                tensor_width=int(t.shape[1]),
             )
 
 
@@ -102,7 +122,9 @@ class LayerCount(Rule):
         if want is not None and blocks and len(blocks) != want:
             yield self.finding(
                 f"config.json says gpt_layers={want}, but the checkpoint has {len(blocks)} transformer blocks.",
-                file=ctx.candidate.config_source, config=want, blocks=len(blocks),
+                file=ctx.candidate.config_source,
+                config=want,
+                blocks=len(blocks),
             )
 
 
@@ -127,4 +149,6 @@ class ConfigVsBase(Rule):
             changed["languages"] = langs
         if changed:
             text = ", ".join(f"{k}: {v[0]} -> {v[1]}" for k, v in list(changed.items())[:6])
-            yield self.finding(f"config.json differs from the base: {text}", file=ctx.candidate.config_source, changed=changed)
+            yield self.finding(
+                f"config.json differs from the base: {text}", file=ctx.candidate.config_source, changed=changed
+            )

@@ -6,9 +6,9 @@ from collections.abc import Iterable
 
 import torch
 
+from xtts_qa.checkpoint import strip_dvae_prefix
 from xtts_qa.results import Finding, Severity
 from xtts_qa.rules.base import Context, Rule, iter_limited
-from xtts_qa.checkpoint import strip_dvae_prefix
 from xtts_qa.scan import aggregate
 
 
@@ -33,13 +33,17 @@ class DvaeKeySet(Rule):
         loadable = [k for k in tensors if k in expected and tuple(tensors[k].shape) == expected[k][0]]
         if len(loadable) == len(expected) == len(tensors):
             return
-        prefixes = sorted({k.split(".", 1)[0] + "." for k in tensors if k.split(".", 1)[-1] in expected and k not in expected})
+        prefixes = sorted(
+            {k.split(".", 1)[0] + "." for k in tensors if k.split(".", 1)[-1] in expected and k not in expected}
+        )
         missing = [k for k in expected if k not in tensors]
         unexpected = [k for k in tensors if k not in expected]
         shape = [k for k in tensors if k in expected and k not in loadable]
         parts = [f"only {len(loadable)} of {len(expected)} DiscreteVAE keys would load (GPTTrainer uses strict=False)"]
         if prefixes and {k.split(".", 1)[-1] for k in unexpected} >= set(missing):
-            parts.append(f"the keys carry the prefix {', '.join(prefixes)} (an export re-saved the trainer's dvae.* keys)")
+            parts.append(
+                f"the keys carry the prefix {', '.join(prefixes)} (an export re-saved the trainer's dvae.* keys)"
+            )
         else:
             if missing:
                 parts.append(f"{len(missing)} missing ({iter_limited(missing, 3)})")
@@ -48,8 +52,14 @@ class DvaeKeySet(Rule):
         if shape:
             parts.append(f"{len(shape)} with the wrong shape ({iter_limited(shape, 3)})")
         yield self.finding(
-            "; ".join(parts) + ".", file=path, loadable=len(loadable), expected=len(expected),
-            prefixes=prefixes, missing=len(missing), unexpected=len(unexpected), wrong_shape=len(shape),
+            "; ".join(parts) + ".",
+            file=path,
+            loadable=len(loadable),
+            expected=len(expected),
+            prefixes=prefixes,
+            missing=len(missing),
+            unexpected=len(unexpected),
+            wrong_shape=len(shape),
         )
 
 
@@ -61,8 +71,10 @@ class DvaeVsBase(Rule):
     groups = ("dvae", "frozen", "base", "finetune")
     requires = ("base.dvae",)
     by_intent = {"inference": Severity.INFO}
-    what = ("dvae.pth, and any dvae.* tensors inside a trainer checkpoint, equal the base model's dvae.pth. Differences "
-            "that float rounding explains (a half-precision save, float32 averaging in a merge) are a note or a warning.")
+    what = (
+        "dvae.pth, and any dvae.* tensors inside a trainer checkpoint, equal the base model's dvae.pth. Differences "
+        "that float rounding explains (a half-precision save, float32 averaging in a merge) are a note or a warning."
+    )
     why = "The DVAE is never trained; a different one produces different audio codes than the GPT learnt, which is how sequential fine-tunes end up garbled. Inference never reads it."
     fix = "Copy dvae.pth from the base model folder."
 
@@ -80,8 +92,11 @@ class DvaeVsBase(Rule):
             if absent:
                 yield self.finding(
                     f"{where}: {absent} of {len(base_keys)} DVAE tensors of the base are absent"
-                    + (f" and {drift.beyond_rounding} differ beyond rounding" if drift.beyond_rounding else "") + ".",
-                    file=where, **drift.to_dict(), absent=absent,
+                    + (f" and {drift.beyond_rounding} differ beyond rounding" if drift.beyond_rounding else "")
+                    + ".",
+                    file=where,
+                    **drift.to_dict(),
+                    absent=absent,
                 )
                 continue
             found = self.drift_finding(f"{where} DVAE", drift, file=where, absent=0)

@@ -27,9 +27,11 @@ class FrozenDrift(Rule):
     severity = Severity.ERROR
     groups = ("frozen", "base", "merge")
     requires = ("model", "base.model")
-    what = ("hifigan_decoder.* (waveform decoder and speaker encoder) equals the base model; only gpt.* may change. "
-            "Differences that float rounding explains (a float16/bfloat16 save, averaging identical tensors in float32) "
-            "are a note or a warning naming that cause; any larger difference is an error.")
+    what = (
+        "hifigan_decoder.* (waveform decoder and speaker encoder) equals the base model; only gpt.* may change. "
+        "Differences that float rounding explains (a float16/bfloat16 save, averaging identical tensors in float32) "
+        "are a note or a warning naming that cause; any larger difference is an error."
+    )
     why = "GPTTrainer optimises only the GPT. A decoder changed beyond rounding means the checkpoint was trained or merged outside the standard recipe (or descends from another base): the voice, timbre or speaker conditioning change without any load error."
     fix = "Copy the hifigan_decoder.* tensors (and mel_stats) from the base model into the checkpoint, or re-run the merge with inputs that share this base."
 
@@ -39,7 +41,9 @@ class FrozenDrift(Rule):
             if key != "mel_stats":
                 groups.setdefault(component_of(key), []).append(key)
         for component, keys in sorted(groups.items()):
-            found = self.drift_finding(component, aggregate(ctx.stats, keys), file=ctx.candidate.describe("model"), component=component)
+            found = self.drift_finding(
+                component, aggregate(ctx.stats, keys), file=ctx.candidate.describe("model"), component=component
+            )
             if found:
                 yield found
 
@@ -56,7 +60,9 @@ class MelStatsBuffer(Rule):
     fix = "Point the trainer's mel_norm_file at the base model's mel_stats.pth and copy the base buffer back into this checkpoint."
 
     def check(self, ctx: Context) -> Iterable[Finding]:
-        found = self.drift_finding("mel_stats buffer", aggregate(ctx.stats, ["mel_stats"]), file=ctx.candidate.describe("model"))
+        found = self.drift_finding(
+            "mel_stats buffer", aggregate(ctx.stats, ["mel_stats"]), file=ctx.candidate.describe("model")
+        )
         if found:
             yield found
 
@@ -74,4 +80,6 @@ class GptUnchanged(Rule):
     def check(self, ctx: Context) -> Iterable[Finding]:
         keys = [k for k in ctx.base_tensors if k.startswith("gpt.")]
         if keys and all(k in ctx.stats and ctx.stats[k].equal for k in keys):
-            yield self.finding(f"all {len(keys)} GPT tensors are identical to the base.", file=ctx.candidate.describe("model"))
+            yield self.finding(
+                f"all {len(keys)} GPT tensors are identical to the base.", file=ctx.candidate.describe("model")
+            )

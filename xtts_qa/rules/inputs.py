@@ -23,7 +23,9 @@ class UnreadableFile(Rule):
     def check(self, ctx: Context) -> Iterable[Finding]:
         for p in ctx.candidate.problems:
             if p.kind == "unreadable":
-                yield self.finding(f"{p.role} file {p.path}: {p.problem}", file=p.path, fix=p.fix or self.fix, role=p.role)
+                yield self.finding(
+                    f"{p.role} file {p.path}: {p.problem}", file=p.path, fix=p.fix or self.fix, role=p.role
+                )
 
 
 class MissingFile(Rule):
@@ -76,13 +78,16 @@ class MixedNamespace(Rule):
             prefixed = sum(1 for k in ckpt.raw_keys if k.startswith("xtts."))
             yield self.finding(
                 f"{prefixed} keys carry the trainer prefix 'xtts.' and {len(ckpt.raw_keys) - prefixed} do not.",
-                file=path, prefixed=prefixed, total=len(ckpt.raw_keys),
+                file=path,
+                prefixed=prefixed,
+                total=len(ckpt.raw_keys),
             )
         if ckpt.collisions:
             names = [f"{k} <- {' + '.join(v)}" for k, v in ckpt.collisions.items()]
             yield self.finding(
                 f"{len(ckpt.collisions)} parameters are stored twice under different names: {iter_limited(names, 3)}",
-                file=path, collisions=dict(list(ckpt.collisions.items())[:20]),
+                file=path,
+                collisions=dict(list(ckpt.collisions.items())[:20]),
             )
 
 
@@ -103,7 +108,8 @@ class ForeignEntries(Rule):
         if ckpt.foreign:
             yield self.finding(
                 f"{len(ckpt.foreign)} state-dict entries are not tensors: {iter_limited(ckpt.foreign)}",
-                file=ctx.candidate.describe("model"), entries=ckpt.foreign[:20],
+                file=ctx.candidate.describe("model"),
+                entries=ckpt.foreign[:20],
             )
 
 
@@ -118,7 +124,9 @@ class UnusableConfig(Rule):
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         if ctx.candidate.config is not None and ctx.arch is None and ctx.arch_error:
-            yield self.finding(f"coqui-tts cannot build a model from it ({ctx.arch_error}).", file=ctx.candidate.config_source)
+            yield self.finding(
+                f"coqui-tts cannot build a model from it ({ctx.arch_error}).", file=ctx.candidate.config_source
+            )
 
 
 class CoquiRefusesPickle(Rule):
@@ -127,13 +135,19 @@ class CoquiRefusesPickle(Rule):
     severity = Severity.ERROR
     groups = ("input", "load")
     requires = ("model",)
-    what = ("Config objects pickled inside model.pth use only the classes and module paths the installed coqui-tts "
-            "allows (read from coqui-tts's own weights_only allowlist, _legacy_safe_globals).")
-    why = ("torch.save of a dict holding an XttsConfig with coqui-tts >= 0.24 pickles XttsArgs / XttsAudioConfig under "
-           "TTS.tts.configs.xtts_config; coqui-tts 0.28 allows them only under their old path, so Xtts.load_checkpoint "
-           "raises 'UnpicklingError: Unsupported global' although every tensor is fine.")
-    fix = ("Re-save the checkpoint with the config as a plain dict: ckpt['config'] = config.to_dict() (or drop it; "
-           "config.json beside the model is what coqui reads).")
+    what = (
+        "Config objects pickled inside model.pth use only the classes and module paths the installed coqui-tts "
+        "allows (read from coqui-tts's own weights_only allowlist, _legacy_safe_globals)."
+    )
+    why = (
+        "torch.save of a dict holding an XttsConfig with coqui-tts >= 0.24 pickles XttsArgs / XttsAudioConfig under "
+        "TTS.tts.configs.xtts_config; coqui-tts 0.28 allows them only under their old path, so Xtts.load_checkpoint "
+        "raises 'UnpicklingError: Unsupported global' although every tensor is fine."
+    )
+    fix = (
+        "Re-save the checkpoint with the config as a plain dict: ckpt['config'] = config.to_dict() (or drop it; "
+        "config.json beside the model is what coqui reads)."
+    )
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         from xtts_qa.loadability import refused_globals
@@ -145,10 +159,14 @@ class CoquiRefusesPickle(Rule):
         if refused is None:
             yield self.finding(
                 "model.pth pickles config classes, and coqui-tts's own allowlist could not be read here, so whether "
-                "coqui-tts accepts them is unknown.", file=str(path), severity=Severity.WARNING,
-                fix="Install coqui-tts in this environment and re-run the check, or re-save the config as a dict.")
+                "coqui-tts accepts them is unknown.",
+                file=str(path),
+                severity=Severity.WARNING,
+                fix="Install coqui-tts in this environment and re-run the check, or re-save the config as a dict.",
+            )
         elif refused:
             yield self.finding(
                 f"coqui-tts would refuse to unpickle {iter_limited(refused, 3)} (UnpicklingError: Unsupported global).",
-                file=str(path), globals=refused[:20],
+                file=str(path),
+                globals=refused[:20],
             )

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from xtts_qa.results import Finding, Severity
-from xtts_qa.rules.base import Context, Rule, iter_limited
-
 from xtts_qa.loadability import expected_keys as _expected
 from xtts_qa.loadability import extras_present as _extras_present
 from xtts_qa.loadability import missing_keys, shape_mismatches, unexpected_keys
 from xtts_qa.loadability import uses_v1_layout as _uses_v1_layout
+from xtts_qa.results import Finding, Severity
+from xtts_qa.rules.base import Context, Rule, iter_limited
 
 
 class MissingKeys(Rule):
@@ -29,7 +28,9 @@ class MissingKeys(Rule):
         if missing:
             yield self.finding(
                 f"{len(missing)} of {len(_expected(ctx))} expected keys are missing: {iter_limited(missing)}",
-                file=ctx.candidate.describe("model"), missing=missing[:50], count=len(missing),
+                file=ctx.candidate.describe("model"),
+                missing=missing[:50],
+                count=len(missing),
             )
 
 
@@ -51,7 +52,9 @@ class UnexpectedKeys(Rule):
         if extra:
             yield self.finding(
                 f"{len(extra)} keys are not part of the model config.json describes: {iter_limited(extra)}",
-                file=ctx.candidate.describe("model"), unexpected=extra[:50], count=len(extra),
+                file=ctx.candidate.describe("model"),
+                unexpected=extra[:50],
+                count=len(extra),
             )
 
 
@@ -71,7 +74,8 @@ class ShapeMismatch(Rule):
             text = [f"{k} {list(got)} (expected {list(want)})" for k, got, want in bad]
             yield self.finding(
                 f"{len(bad)} tensors have the wrong shape: {iter_limited(text, 4)}",
-                file=ctx.candidate.describe("model"), mismatches=[[k, list(g), list(w)] for k, g, w in bad[:50]],
+                file=ctx.candidate.describe("model"),
+                mismatches=[[k, list(g), list(w)] for k, g, w in bad[:50]],
             )
 
 
@@ -84,7 +88,9 @@ class InferenceKeys(Rule):
     requires = ("model", "config")
     what = "No gpt.gpt_inference.* copies of the GPT weights are stored (XTTS v1 checkpoints had them)."
     why = "A complete set only loads through coqui-tts's v1 fallback and doubles the GPT's size on disk; a partial set fails to load, and merges may average the copies differently."
-    fix = "Load the model, then save {'model': state_dict} without the gpt_inference entries (they are rebuilt at load)."
+    fix = (
+        "Load the model, then save {'model': state_dict} without the gpt_inference entries (they are rebuilt at load)."
+    )
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         present = sorted(_extras_present(ctx))
@@ -92,8 +98,10 @@ class InferenceKeys(Rule):
             complete = _uses_v1_layout(ctx)
             yield self.finding(
                 f"{len(present)} gpt_inference keys stored ({'the complete v1 set: loads via the v1 fallback' if complete else 'an incomplete set: strict loading fails'}).",
-                file=ctx.candidate.describe("model"), severity=Severity.WARNING if complete else Severity.ERROR,
-                count=len(present), complete=complete,
+                file=ctx.candidate.describe("model"),
+                severity=Severity.WARNING if complete else Severity.ERROR,
+                count=len(present),
+                complete=complete,
             )
 
 
@@ -113,5 +121,6 @@ class LegacyWeightNorm(Rule):
         if ckpt.renamed:
             yield self.finding(
                 f"{len(ckpt.renamed)} weight-norm tensors use the legacy weight_g/weight_v names.",
-                file=ctx.candidate.describe("model"), count=len(ckpt.renamed),
+                file=ctx.candidate.describe("model"),
+                count=len(ckpt.renamed),
             )

@@ -5,11 +5,9 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 
-
 from xtts_qa.results import Finding, Severity
 from xtts_qa.rules.base import Context, Rule
 from xtts_qa.rules.frozen import frozen_keys
-
 
 #: a merge with mis-summed weights scales every tensor alike; unrelated averaging shrinks them unevenly
 _CONSISTENT = 0.02
@@ -48,7 +46,11 @@ class ScaledMerge(Rule):
             yield self.finding(
                 f"GPT tensors are scaled by a median {median:.3f} vs the base (interquartile {q1:.3f}-{q3:.3f} over "
                 f"{len(ratios)} tensors): merge weights summing to about {median:.2f}.",
-                file=ctx.candidate.describe("model"), median_ratio=round(median, 4), q1=round(q1, 4), q3=round(q3, 4), tensors=len(ratios),
+                file=ctx.candidate.describe("model"),
+                median_ratio=round(median, 4),
+                q1=round(q1, 4),
+                q3=round(q3, 4),
+                tensors=len(ratios),
             )
 
 
@@ -81,5 +83,8 @@ class ForeignLineage(Rule):
             yield self.finding(
                 f"{changed} of {len(cosines)} non-GPT tensors differ from the base with median cosine similarity "
                 f"{median:.3f}: not a fine-tune of this base.",
-                file=ctx.candidate.describe("model"), changed=changed, compared=len(cosines), median_cosine=round(median, 4),
+                file=ctx.candidate.describe("model"),
+                changed=changed,
+                compared=len(cosines),
+                median_cosine=round(median, 4),
             )

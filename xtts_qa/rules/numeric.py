@@ -45,7 +45,11 @@ class NonFinite(Rule):
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         c = ctx.candidate
-        sources = [(c.describe("model"), ctx.stats), (c.describe("model"), ctx.embedded_dvae_stats), (c.describe("dvae"), ctx.dvae_stats)]
+        sources = [
+            (c.describe("model"), ctx.stats),
+            (c.describe("model"), ctx.embedded_dvae_stats),
+            (c.describe("dvae"), ctx.dvae_stats),
+        ]
         if isinstance(c.mel_stats, torch.Tensor):
             sources.append((c.describe("mel_stats"), ctx.scan_small({"mel_stats": c.mel_stats})))
         if isinstance(c.speakers, dict):
@@ -61,7 +65,9 @@ class NonFinite(Rule):
         for file, keys in bad.items():
             yield self.finding(
                 f"{len(keys)} tensors contain {counts[file]} NaN/Inf values: {iter_limited(keys, 4)}",
-                file=file, tensors=keys[:50], values=counts[file],
+                file=file,
+                tensors=keys[:50],
+                values=counts[file],
             )
 
 
@@ -83,7 +89,11 @@ class ReducedPrecision(Rule):
                 low[str(t.dtype).replace("torch.", "")] = low.get(str(t.dtype).replace("torch.", ""), 0) + 1
         if low:
             text = ", ".join(f"{n} in {d}" for d, n in low.items())
-            yield self.finding(f"{sum(low.values())} tensors are not float32 ({text}).", file=ctx.candidate.describe("model"), dtypes=low)
+            yield self.finding(
+                f"{sum(low.values())} tensors are not float32 ({text}).",
+                file=ctx.candidate.describe("model"),
+                dtypes=low,
+            )
 
 
 class IntBufferFloat(Rule):
@@ -104,14 +114,23 @@ class IntBufferFloat(Rule):
         assert arch is not None
         expected = {**arch.model, **{f"dvae.{k}": v for k, v in arch.dvae.items()}}
         bad = [
-            (file, key) for file, key, t in _all_tensors(ctx)
+            (file, key)
+            for file, key, t in _all_tensors(ctx)
             if key in expected and expected[key][1].startswith("int") and t.is_floating_point()
         ]
         if ctx.candidate.dvae is not None:
             bad += [
-                (ctx.candidate.describe("dvae"), k) for k, t in ctx.candidate.dvae.items()
-                if k in arch.dvae and arch.dvae[k][1].startswith("int") and isinstance(t, torch.Tensor) and t.is_floating_point()
+                (ctx.candidate.describe("dvae"), k)
+                for k, t in ctx.candidate.dvae.items()
+                if k in arch.dvae
+                and arch.dvae[k][1].startswith("int")
+                and isinstance(t, torch.Tensor)
+                and t.is_floating_point()
             ]
         for file in sorted({f for f, _ in bad}):
             keys = [k for f, k in bad if f == file]
-            yield self.finding(f"{len(keys)} integer buffers are stored as floats: {iter_limited(keys, 3)}", file=file, buffers=keys[:50])
+            yield self.finding(
+                f"{len(keys)} integer buffers are stored as floats: {iter_limited(keys, 3)}",
+                file=file,
+                buffers=keys[:50],
+            )

@@ -43,7 +43,9 @@ class SpeakersSchema(Rule):
         if not speakers:
             yield self.finding("holds no speakers.", file=path, severity=Severity.WARNING)
         if bad:
-            yield self.finding(f"{len(bad)} bad entries: {iter_limited(bad, 4)}", file=path, entries=bad[:20], speakers=len(speakers))
+            yield self.finding(
+                f"{len(bad)} bad entries: {iter_limited(bad, 4)}", file=path, entries=bad[:20], speakers=len(speakers)
+            )
 
 
 def _mel_stats_file(ctx: Context) -> torch.Tensor | None:
@@ -72,8 +74,11 @@ class MelStatsFile(Rule):
             return
         buffer = ctx.tensors.get("mel_stats")
         if buffer is not None and tuple(buffer.shape) == (80,):
-            found = self.drift_finding("mel_stats.pth vs the model's mel_stats buffer",
-                                       aggregate(ctx.scan_small({"mel_stats": t}, {"mel_stats": buffer}), ["mel_stats"]), file=path)
+            found = self.drift_finding(
+                "mel_stats.pth vs the model's mel_stats buffer",
+                aggregate(ctx.scan_small({"mel_stats": t}, {"mel_stats": buffer}), ["mel_stats"]),
+                file=path,
+            )
             if found:
                 yield found
 
@@ -96,9 +101,14 @@ class MelStatsVsBase(Rule):
         if t is None or not isinstance(b, torch.Tensor):
             return
         if tuple(b.shape) != tuple(t.shape):
-            yield self.finding(f"has shape {list(t.shape)}, the base's {list(b.shape)}.", file=ctx.candidate.describe("mel_stats"))
+            yield self.finding(
+                f"has shape {list(t.shape)}, the base's {list(b.shape)}.", file=ctx.candidate.describe("mel_stats")
+            )
             return
-        found = self.drift_finding("mel_stats.pth", aggregate(ctx.scan_small({"m": t}, {"m": b}), ["m"]),
-                                   file=ctx.candidate.describe("mel_stats"))
+        found = self.drift_finding(
+            "mel_stats.pth",
+            aggregate(ctx.scan_small({"m": t}, {"m": b}), ["m"]),
+            file=ctx.candidate.describe("mel_stats"),
+        )
         if found:
             yield found

@@ -64,8 +64,11 @@ def restore_plan(ctx: Context) -> RestorePlan:
     seen = {f"xtts.{k}": v for k, v in ckpt.tensors.items()}
     seen.update({f"dvae.{k}": v for k, v in ckpt.dvae_tensors.items()})
     seen.update(ckpt.trainer_tensors)
-    strict = (ckpt.layout in ("trainer", "compacted") and seen.keys() == expected.keys()
-              and all(tuple(v.shape) == expected[k] for k, v in seen.items()))
+    strict = (
+        ckpt.layout in ("trainer", "compacted")
+        and seen.keys() == expected.keys()
+        and all(tuple(v.shape) == expected[k] for k, v in seen.items())
+    )
     if strict:
         restored = set(expected)
     else:
@@ -97,11 +100,13 @@ class RestorePath(Rule):
     groups = ("trainer",)
     requires = ("model", "config")
     by_intent = {"inference": None, "finetune": None}
-    what = ("With --intent restore: what the coqui Trainer does with this file as restore_path, mirrored from "
-            "Trainer.restore_model: a strict load, else a partial one (layers whose name and size match), then "
-            "checkpoint['step'] and ['epoch']. Layers GPTTrainer.__init__ already loaded (the DVAE from "
-            "dvae_checkpoint, mel buffers from the config and mel_norm_file) or that come frozen from xtts_checkpoint "
-            "are not a loss: a compacted export restores to the same model as its best_model.pth.")
+    what = (
+        "With --intent restore: what the coqui Trainer does with this file as restore_path, mirrored from "
+        "Trainer.restore_model: a strict load, else a partial one (layers whose name and size match), then "
+        "checkpoint['step'] and ['epoch']. Layers GPTTrainer.__init__ already loaded (the DVAE from "
+        "dvae_checkpoint, mel buffers from the config and mel_norm_file) or that come frozen from xtts_checkpoint "
+        "are not a loss: a compacted export restores to the same model as its best_model.pth."
+    )
     why = "Passing the inference model.pth as restore_path logs 'Layer missing in the checkpoint', restores 0/1023 layers (the GPT stays as initialised) and then dies with KeyError: 'step' (Trainer.restore_model reads it first, then 'epoch')."
     fix = "To start a fine-tune from a released or exported model, set restore_path=None and pass xtts_checkpoint, dvae_checkpoint, mel_norm_file and tokenizer_file; use restore_path only for checkpoint_N.pth / best_model.pth of a run, or an export that keeps step and epoch."
 
@@ -110,30 +115,42 @@ class RestorePath(Rule):
         assert ckpt is not None
         plan = restore_plan(ctx)
         path = ctx.candidate.describe("model")
-        figures = {"restored": plan.restored, "total": plan.total, "from_init": len(plan.from_init),
-                   "from_xtts_checkpoint": len(plan.from_xtts_checkpoint), "lost": len(plan.lost), "crash": plan.crash}
+        figures = {
+            "restored": plan.restored,
+            "total": plan.total,
+            "from_init": len(plan.from_init),
+            "from_xtts_checkpoint": len(plan.from_xtts_checkpoint),
+            "lost": len(plan.lost),
+            "crash": plan.crash,
+        }
         if plan.lost or plan.crash:
             text = f"as restore_path this {ckpt.layout} checkpoint restores {plan.restored}/{plan.total} layers"
             if plan.lost:
-                text += (f"; {len(plan.lost)} trained layers are not in it ('Layer missing in the checkpoint', e.g. "
-                         f"{plan.lost[0]}) and keep their initial values")
+                text += (
+                    f"; {len(plan.lost)} trained layers are not in it ('Layer missing in the checkpoint', e.g. "
+                    f"{plan.lost[0]}) and keep their initial values"
+                )
             if plan.crash:
                 text += f", then the Trainer fails with KeyError: '{plan.crash}'"
             yield self.finding(text + ".", file=path, **figures)
         elif not plan.strict:
             sources = []
             if plan.from_init:
-                sources.append(f"{len(plan.from_init)} (DVAE, mel buffers) from GPTTrainer.__init__'s dvae_checkpoint, "
-                               "mel_norm_file and config")
+                sources.append(
+                    f"{len(plan.from_init)} (DVAE, mel buffers) from GPTTrainer.__init__'s dvae_checkpoint, "
+                    "mel_norm_file and config"
+                )
             if plan.from_xtts_checkpoint:
                 sources.append(f"{len(plan.from_xtts_checkpoint)} frozen decoder layers from xtts_checkpoint")
             yield self.finding(
                 f"as restore_path this {ckpt.layout} checkpoint restores {plan.restored}/{plan.total} layers from step "
                 f"{ckpt.top_level.get('step')}; the other {' and '.join(sources)}: the same model as a full restore, "
                 "provided those point at the base model's files.",
-                file=path, severity=Severity.INFO,
+                file=path,
+                severity=Severity.INFO,
                 fix="Pass the base model's dvae.pth as dvae_checkpoint, its mel_stats.pth as mel_norm_file (and its "
-                    "model.pth as xtts_checkpoint) when restoring from this file.", **figures,
+                "model.pth as xtts_checkpoint) when restoring from this file.",
+                **figures,
             )
 
 
@@ -149,11 +166,18 @@ class FinetuneInputs(Rule):
     fix = "Copy the missing files from the base XTTS-v2 model folder into the folder you fine-tune from."
 
     def check(self, ctx: Context) -> Iterable[Finding]:
-        missing = [p for p in ctx.candidate.problems if p.kind == "missing" and p.role in ("model", "config", "vocab", "dvae", "mel_stats")]
+        missing = [
+            p
+            for p in ctx.candidate.problems
+            if p.kind == "missing" and p.role in ("model", "config", "vocab", "dvae", "mel_stats")
+        ]
         if missing:
             names = ", ".join(sorted(p.path.rsplit("/", 1)[-1] for p in missing))
-            yield self.finding(f"a fine-tune from here lacks {names}.", file=str(ctx.candidate.target),
-                               missing=[p.role for p in missing])
+            yield self.finding(
+                f"a fine-tune from here lacks {names}.",
+                file=str(ctx.candidate.target),
+                missing=[p.role for p in missing],
+            )
 
 
 class TrainerFields(Rule):
@@ -164,8 +188,10 @@ class TrainerFields(Rule):
     groups = ("trainer",)
     requires = ("model",)
     by_intent = {"inference": None, "finetune": None}
-    what = ("With --intent restore: the step and epoch a trainer checkpoint carries are integers, and whether it "
-            "carries optimizer state (only continue_path restores it; restore_path starts a fresh optimizer).")
+    what = (
+        "With --intent restore: the step and epoch a trainer checkpoint carries are integers, and whether it "
+        "carries optimizer state (only continue_path restores it; restore_path starts a fresh optimizer)."
+    )
     why = "Trainer.restore_model computes checkpoint['step'] + 1 and stores checkpoint['epoch'] as counters: a value that is not a number crashes the resumed run or corrupts its schedule."
     fix = "Resume from an untouched checkpoint_N.pth of the run; a hand-edited file can only start a new fine-tune (xtts_checkpoint)."
 
@@ -176,13 +202,20 @@ class TrainerFields(Rule):
             return
         bad = [f for f in ("epoch", "step") if f in ckpt.top_level and not _is_count(ckpt.top_level[f])]
         if bad:
-            yield self.finding(f"{', '.join(bad)} present but not a non-negative integer ("
-                               + ", ".join(f"{f}={ckpt.top_level[f]!r}"[:80] for f in bad) + ").",
-                               file=ctx.candidate.describe("model"), fields=bad)
+            yield self.finding(
+                f"{', '.join(bad)} present but not a non-negative integer ("
+                + ", ".join(f"{f}={ckpt.top_level[f]!r}"[:80] for f in bad)
+                + ").",
+                file=ctx.candidate.describe("model"),
+                fields=bad,
+            )
         if ckpt.top_level.get("optimizer") is None:
             yield self.finding(
                 "no optimizer state: fine for restore_path (the Trainer does not restore the optimizer there); "
-                "with continue_path the optimizer restarts.", file=ctx.candidate.describe("model"), severity=Severity.INFO)
+                "with continue_path the optimizer restarts.",
+                file=ctx.candidate.describe("model"),
+                severity=Severity.INFO,
+            )
 
 
 def _is_count(value: object) -> bool:

@@ -33,7 +33,10 @@ class VocabSize(Rule):
             if t is not None and t.dim() >= 1 and t.shape[0] != size:
                 yield self.finding(
                     f"{key} has {t.shape[0]} rows but vocab.json defines {size} text tokens (max id + 1).",
-                    file=ctx.candidate.describe("vocab"), tensor=key, rows=int(t.shape[0]), vocab_size=size,
+                    file=ctx.candidate.describe("vocab"),
+                    tensor=key,
+                    rows=int(t.shape[0]),
+                    vocab_size=size,
                 )
 
 
@@ -52,7 +55,9 @@ class SpecialTokens(Rule):
         assert vocab is not None
         missing = [t for t in SPECIAL_TOKENS if t not in vocab]
         if missing:
-            yield self.finding(f"vocab.json lacks {', '.join(missing)}.", file=ctx.candidate.describe("vocab"), missing=missing)
+            yield self.finding(
+                f"vocab.json lacks {', '.join(missing)}.", file=ctx.candidate.describe("vocab"), missing=missing
+            )
 
 
 class LanguageTokens(Rule):
@@ -75,7 +80,8 @@ class LanguageTokens(Rule):
         if missing:
             yield self.finding(
                 f"{len(missing)} configured languages have no token in vocab.json: {iter_limited(language_token(m) for m in missing)}",
-                file=ctx.candidate.describe("vocab"), languages=missing,
+                file=ctx.candidate.describe("vocab"),
+                languages=missing,
             )
 
 
@@ -101,11 +107,16 @@ class VocabVsBase(Rule):
         if not moved and not dropped:
             yield self.finding(
                 f"vocab.json extends the base vocab with {len(added)} tokens ({iter_limited(added, 5)}); existing ids are unchanged.",
-                file=path, severity=Severity.INFO, added=len(added),
+                file=path,
+                severity=Severity.INFO,
+                added=len(added),
             )
             return
         yield self.finding(
             f"{len(moved)} tokens changed id and {len(dropped)} base tokens are gone (e.g. {iter_limited((moved + dropped)[:5], 5)}); "
             f"the GPT was trained on the base ids.",
-            file=path, moved=len(moved), dropped=len(dropped), added=len(added),
+            file=path,
+            moved=len(moved),
+            dropped=len(dropped),
+            added=len(added),
         )

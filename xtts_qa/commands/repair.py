@@ -27,15 +27,17 @@ def _before_after(before: object, after: object) -> list[str]:
         errors = sorted({f.code for f in r.findings if f.severity is Severity.ERROR})
         warnings = sorted({f.code for f in r.findings if f.severity is Severity.WARNING})
         verdict = {0: "HEALTHY", 1: "UNHEALTHY", 2: "CANNOT CHECK"}[r.exit_code]
-        return (f"  {name:7} {verdict:12} errors: {', '.join(errors) or '-'}   warnings: {', '.join(warnings) or '-'}"
-                f"   loads in coqui-tts (strict): {'yes' if r.loads_in_coqui else 'no' if r.loads_in_coqui is False else '?'}")
+        return (
+            f"  {name:7} {verdict:12} errors: {', '.join(errors) or '-'}   warnings: {', '.join(warnings) or '-'}"
+            f"   loads in coqui-tts (strict): {'yes' if r.loads_in_coqui else 'no' if r.loads_in_coqui is False else '?'}"
+        )
 
     return [line("before", before), line("after", after)]
 
 
 def _cmd_repair(args: argparse.Namespace) -> int:
+    from xtts_qa.check_text import render_check
     from xtts_qa.errors import UsageError
-    from xtts_qa.render import render_check
     from xtts_qa.repair.apply import apply_repair, finetune_args
     from xtts_qa.repair.plan import plan_repair
 
@@ -45,8 +47,10 @@ def _cmd_repair(args: argparse.Namespace) -> int:
     if args.json and args.dry_run:
         print(json.dumps(plan.to_dict(), indent=2))
         return 2 if plan.refusals else 0
-    print(f"xtts-qa repair {plan.target}  (base: {plan.job.base.target}, intent: {plan.job.intent}, "
-          f"output layout: {plan.composition.layout})")
+    print(
+        f"xtts-qa repair {plan.target}  (base: {plan.job.base.target}, intent: {plan.job.intent}, "
+        f"output layout: {plan.composition.layout})"
+    )
     if plan.steps or not plan.refusals:
         print("Plan:" if plan.steps else "Plan: nothing to change (every file is copied as it is)")
     for i, step in enumerate(plan.steps, 1):
@@ -79,10 +83,9 @@ def _cmd_repair(args: argparse.Namespace) -> int:
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
-    from xtts_qa.merge import MergeOptions, merge
-    from xtts_qa.render import render_check
-
+    from xtts_qa.check_text import render_check
     from xtts_qa.cli import split_list
+    from xtts_qa.merge import MergeOptions, merge
 
     options = MergeOptions(method=args.method, normalise=args.normalise, force=args.force)
     weights = [w for w in split_list([args.weights])] if args.weights else []
@@ -90,32 +93,52 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     print(f"xtts-qa merge ({result.method}) -> {result.out}")
     for path, w in zip(result.inputs, result.weights):
         print(f"  {w:.6g} x {path}")
-    print(f"  averaged {result.merged} gpt.* tensors; copied {result.copied} frozen tensors and buffers and "
-          f"{len(result.support)} support files from the base bit-identically; provenance in {result.provenance}")
+    print(
+        f"  averaged {result.merged} gpt.* tensors; copied {result.copied} frozen tensors and buffers and "
+        f"{len(result.support)} support files from the base bit-identically; provenance in {result.provenance}"
+    )
     print(render_check(result.after, colour=sys.stdout.isatty()))
     return result.after.exit_code
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``repair`` and ``merge`` to the ``xtts-qa`` command line."""
-    p = sub.add_parser("repair", help="fix what the check finds, safely, into a NEW folder (TARGET and BASE are never written)")
+    p = sub.add_parser(
+        "repair", help="fix what the check finds, safely, into a NEW folder (TARGET and BASE are never written)"
+    )
     p.add_argument("target", help="model folder or trainer checkpoint file to repair")
-    p.add_argument("--base", required=True, help="the base model folder it was fine-tuned from (source of every restored part)")
+    p.add_argument(
+        "--base", required=True, help="the base model folder it was fine-tuned from (source of every restored part)"
+    )
     p.add_argument("--out", help="new folder to write (refused when it exists and is not empty, unless --force)")
-    p.add_argument("--intent", choices=("inference", "finetune", "restore"), default="inference",
-                   help="what the result is for: speak (inference), start a new fine-tune from it, or resume training (restore)")
+    p.add_argument(
+        "--intent",
+        choices=("inference", "finetune", "restore"),
+        default="inference",
+        help="what the result is for: speak (inference), start a new fine-tune from it, or resume training (restore)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the plan (what, from where, why) and write nothing")
-    p.add_argument("--force", action="store_true", help="replace an existing non-empty --out folder (after the new one is complete)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing non-empty --out folder (after the new one is complete)",
+    )
     p.add_argument("--json", action="store_true", help="with --dry-run: print the plan as JSON")
     p.set_defaults(func=_cmd_repair)
 
-    p = sub.add_parser("merge", help="merge fine-tunes of one base: average only gpt.*, everything else bit-identical to the base")
+    p = sub.add_parser(
+        "merge", help="merge fine-tunes of one base: average only gpt.*, everything else bit-identical to the base"
+    )
     p.add_argument("inputs", nargs="+", help="two or more fine-tunes of BASE (model folders or checkpoint files)")
     p.add_argument("--base", required=True, help="the base model folder every input was fine-tuned from")
     p.add_argument("--weights", help="comma-separated weights, one per input, summing to 1 (default: equal weights)")
     p.add_argument("--out", required=True, help="new folder to write")
-    p.add_argument("--method", choices=("average", "task-vector"), default="average",
-                   help="average: sum w_i ft_i; task-vector: base + sum w_i (ft_i - base)")
+    p.add_argument(
+        "--method",
+        choices=("average", "task-vector"),
+        default="average",
+        help="average: sum w_i ft_i; task-vector: base + sum w_i (ft_i - base)",
+    )
     p.add_argument("--normalise", action="store_true", help="scale the weights to sum to 1 instead of refusing")
     p.add_argument("--force", action="store_true", help="replace an existing non-empty --out folder")
     p.set_defaults(func=_cmd_merge)

@@ -45,7 +45,9 @@ class RunCollector:
             entry = self.health.setdefault(payload["checkpoint"], {"meta": payload["meta"], "rules": {}})
             entry["rules"][payload["rule"]["code"]] = payload["rule"]
         elif payload.get("kind") == "eval":
-            entry = self.evals.setdefault((payload["checkpoint"], payload["suite"]), {"report": payload["report"], "sentences": {}})
+            entry = self.evals.setdefault(
+                (payload["checkpoint"], payload["suite"]), {"report": payload["report"], "sentences": {}}
+            )
             if "sentence" in payload:
                 entry["sentences"][int(payload.get("index", len(entry["sentences"])))] = payload["sentence"]
 
@@ -79,13 +81,29 @@ class RunCollector:
         provenance = {
             "environment": environment(device),
             "device": device,
-            "checkpoints": {t.label: {"target": str(t.path), "hash": content_hash(t.path)} for t in targets if t.label in used},
+            "checkpoints": {
+                t.label: {"target": str(t.path), "hash": content_hash(t.path)} for t in targets if t.label in used
+            },
             "base": {"target": str(settings.base), "hash": content_hash(settings.base)} if settings.base else None,
-            "options": {"intent": settings.intent, "select": list(settings.select), "ignore": list(settings.ignore),
-                        "suites": list(settings.suites), "gates": list(settings.gates)},
+            "options": {
+                "intent": settings.intent,
+                "select": list(settings.select),
+                "ignore": list(settings.ignore),
+                "suites": list(settings.suites),
+                "gates": list(settings.gates),
+            },
         }
-        return RunRecord(record.run_id, record.started_at, record.finished_at, record.source, record.label,
-                         record.checks, record.evals, gates, provenance)
+        return RunRecord(
+            record.run_id,
+            record.started_at,
+            record.finished_at,
+            record.source,
+            record.label,
+            record.checks,
+            record.evals,
+            gates,
+            provenance,
+        )
 
 
 COLLECTOR = pytest.StashKey[RunCollector]()

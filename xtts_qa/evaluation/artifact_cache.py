@@ -21,7 +21,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from xtts_qa.cache import atomic_write_bytes, cache_dir, file_digest  # noqa: F401 (re-exported)
+from xtts_qa.cache import atomic_write_bytes, cache_dir, file_digest
 from xtts_qa.errors import EnvironmentProblem
 
 log = logging.getLogger("xtts_qa")
@@ -38,10 +38,16 @@ def _is_number(v: Any) -> bool:
 
 #: kind -> the shape every consumer of that kind relies on
 _SHAPES: dict[str, Any] = {
-    "text": lambda v: isinstance(v, dict) and isinstance(v.get("text"), str)
-    and (v.get("language_id") is None or isinstance(v.get("language_id"), dict)),
-    "embeddings": lambda v: isinstance(v, dict) and "vector" in v
-    and (v["vector"] is None or (isinstance(v["vector"], list) and all(_is_number(x) for x in v["vector"]))),
+    "text": lambda v: (
+        isinstance(v, dict)
+        and isinstance(v.get("text"), str)
+        and (v.get("language_id") is None or isinstance(v.get("language_id"), dict))
+    ),
+    "embeddings": lambda v: (
+        isinstance(v, dict)
+        and "vector" in v
+        and (v["vector"] is None or (isinstance(v["vector"], list) and all(_is_number(x) for x in v["vector"])))
+    ),
     "audio": lambda v: isinstance(v, dict) and isinstance(v.get("digest"), str),
 }
 
@@ -51,14 +57,15 @@ def _checksum(value: Any) -> str:
 
 
 def _envelope(key: str, value: Any) -> bytes:
-    return json.dumps({"format": _FORMAT, "key": key, "sum": _checksum(value), "value": value}, ensure_ascii=False).encode()
+    return json.dumps(
+        {"format": _FORMAT, "key": key, "sum": _checksum(value), "value": value}, ensure_ascii=False
+    ).encode()
 
 
 def _report_once(path: Path, why: str) -> None:
     if str(path) not in _reported:
         _reported.add(str(path))
         log.warning("evaluation cache entry %s is invalid (%s); recomputing it", path, why)
-
 
 
 def key_of(*parts: Any) -> str:
@@ -80,8 +87,11 @@ class EvalCache:
             try:
                 root = cache_dir("eval")
             except OSError as exc:
-                raise EnvironmentProblem(exc.filename or "cache", f"the xtts_qa cache folder cannot be used ({exc.strerror or exc}).",
-                                         "set XTTS_QA_CACHE to a writable folder.") from None
+                raise EnvironmentProblem(
+                    exc.filename or "cache",
+                    f"the xtts_qa cache folder cannot be used ({exc.strerror or exc}).",
+                    "set XTTS_QA_CACHE to a writable folder.",
+                ) from None
         self.root = Path(root)
         self.enabled = enabled
 

@@ -62,7 +62,9 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     unmeasured = [r for r in results if r.value is None and r.source != "report"]
     code = 2 if (unreadable or unmeasured or not results) else (0 if all(r.passed for r in results) else 1)
     if args.json:
-        print(json.dumps({"run_id": record.run_id, "exit_code": code, "gates": [r.to_dict() for r in results]}, indent=2))
+        print(
+            json.dumps({"run_id": record.run_id, "exit_code": code, "gates": [r.to_dict() for r in results]}, indent=2)
+        )
     else:
         for r in results:
             print(f"{'PASS' if r.passed else 'FAIL'}  {r.checkpoint:<24} {r.suite:<12} {r.expr:<28} {r.message}")
@@ -76,23 +78,44 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``dashboard``, ``compare`` and ``gate`` to the ``xtts-qa`` command line."""
     history_help = f"the run history (default: {DEFAULT_HISTORY})"
 
-    p = sub.add_parser("dashboard", help="write a self-contained HTML page of trends, regressions and runs from the history")
+    p = sub.add_parser(
+        "dashboard", help="write a self-contained HTML page of trends, regressions and runs from the history"
+    )
     p.add_argument("--history", default=str(DEFAULT_HISTORY), help=history_help)
     p.add_argument("--out", help="where to write it (default: dashboard.html next to the history)")
     p.add_argument("--limit", type=int, default=200, help="only the newest N runs (default 200)")
     p.set_defaults(func=_cmd_dashboard)
 
-    p = sub.add_parser("compare", help="print what changed between two runs (ids, id prefixes, latest/previous or summary.json paths)")
+    p = sub.add_parser(
+        "compare", help="print what changed between two runs (ids, id prefixes, latest/previous or summary.json paths)"
+    )
     p.add_argument("run_a", metavar="RUN_A")
     p.add_argument("run_b", metavar="RUN_B")
     p.add_argument("--history", default=str(DEFAULT_HISTORY), help=history_help)
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("gate", help="CI verdict on a run: exit 0 pass, 1 a gate failed, 2 cannot decide")
-    p.add_argument("run", nargs="?", default="latest", metavar="RUN", help="run id, prefix, latest (default) or a summary.json path")
+    p.add_argument(
+        "run",
+        nargs="?",
+        default="latest",
+        metavar="RUN",
+        help="run id, prefix, latest (default) or a summary.json path",
+    )
     p.add_argument("--history", default=str(DEFAULT_HISTORY), help=history_help)
-    p.add_argument("--gate", action="append", default=[], metavar="EXPR",
-                   help="override a threshold for this verdict, e.g. 'wer_delta <= 0.02' or 'health.warning <= 3'; repeatable")
-    p.add_argument("--suite", action="append", default=[], metavar="FILE", help="take thresholds from this suite's gates (file or suite name)")
+    p.add_argument(
+        "--gate",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="override a threshold for this verdict, e.g. 'wer_delta <= 0.02' or 'health.warning <= 3'; repeatable",
+    )
+    p.add_argument(
+        "--suite",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="take thresholds from this suite's gates (file or suite name)",
+    )
     p.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     p.set_defaults(func=_cmd_gate)

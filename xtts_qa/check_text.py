@@ -47,12 +47,16 @@ def render_check(report: CheckReport, *, colour: bool = False, verbose: bool = F
     crashed = report.crashed
     if crashed:
         lines.append("")
-        lines.append(_paint(f"Rules that crashed ({len(crashed)}): the checkpoint was not judged by them", "31", colour))
+        lines.append(
+            _paint(f"Rules that crashed ({len(crashed)}): the checkpoint was not judged by them", "31", colour)
+        )
         for r in crashed:
             lines.append(f"  {r.code} {r.name}: {r.error.splitlines()[0] if r.error else 'unknown error'}")
             if verbose:
                 lines.extend("      " + line for line in r.error.splitlines()[1:])
-        lines.append("      please report this (run with -v for the traceback); the verdict cannot be trusted until then")
+        lines.append(
+            "      please report this (run with -v for the traceback); the verdict cannot be trusted until then"
+        )
     skipped = [r for r in report.results if r.status is Status.SKIPPED]
     if verbose and skipped:
         lines.append("")
@@ -80,7 +84,9 @@ def render_rule_table(rules: list[type[Rule]]) -> str:
     """One line per rule: code, severity for each intent (inference / finetune / restore; - = not applicable),
     name, groups."""
     rows = [
-        f"{r.code}  " + " ".join(f"{_sev(s):<8}" for s in r.severities().values()) + f" {r.name:<26}  {','.join(r.groups)}"
+        f"{r.code}  "
+        + " ".join(f"{_sev(s):<8}" for s in r.severities().values())
+        + f" {r.name:<26}  {','.join(r.groups)}"
         for r in rules
     ]
     header = "CODE   INFERENCE FINETUNE RESTORE  NAME                        GROUPS"
@@ -94,9 +100,14 @@ def render_rule(rule: type[Rule]) -> str:
         f"{rule.code} {rule.name} (groups: {', '.join(rule.groups)})",
         f"Severity by --intent: {by_intent}",
         "",
-        "What it checks", _wrap(rule.what, "  "), "",
-        "Why it matters", _wrap(rule.why, "  "), "",
-        "How to fix", _wrap(rule.fix, "  "),
+        "What it checks",
+        _wrap(rule.what, "  "),
+        "",
+        "Why it matters",
+        _wrap(rule.why, "  "),
+        "",
+        "How to fix",
+        _wrap(rule.fix, "  "),
     ]
     if rule.requires:
         parts += ["", f"Needs: {', '.join(rule.requires)}"]
