@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from xtts_qa import __version__
+from xtts_qa.cache import file_digest
 from xtts_qa.checkpoint import Bundle, open_bundle
 from xtts_qa.loadability import load_verdict
 from xtts_qa.results import CheckReport, RuleResult, Status
@@ -101,8 +102,24 @@ def report_meta(ctx: Context) -> dict[str, Any]:
             "load_verdict_reasons": reasons,
             "config_source": candidate.config_source,
             "vocab_digest": candidate.vocab_digest(),
+            "checkpoint_digest": _checkpoint_digest(candidate),
         },
     }
+
+
+def _checkpoint_digest(bundle: Bundle) -> str | None:
+    """Content digest of the checked checkpoint file (memoised by file identity), or None when it cannot be read.
+
+    Runs of the same weights share it wherever the file lives, so a ``--baseline`` run can be matched by content.
+    """
+    model = bundle.paths.get("model")
+    if model is None:
+        return None
+    try:
+        return file_digest(model) if model.is_file() else None
+    except OSError as exc:
+        log.warning("cannot hash %s for provenance: %s", model, exc)
+        return None
 
 
 def build_report(meta: dict[str, Any], results: tuple[RuleResult, ...], seconds: float) -> CheckReport:
