@@ -1,16 +1,21 @@
-"""The history dashboard: one self-contained HTML page of trends per checkpoint and suite, regressions and runs."""
+"""The history dashboard: one self-contained HTML page of trends per checkpoint and suite, regressions and runs.
+
+Rendered from ``templates/dashboard.html.j2`` with autoescape (checkpoint labels, paths and run labels are shown as
+text); the trend charts are :class:`~markupsafe.Markup` from :mod:`xtts_qa.reporting.svg`, escaped there.
+"""
 
 from __future__ import annotations
 
 import os
-from html import escape
 from pathlib import Path
+
+from markupsafe import Markup
 
 from xtts_qa import __version__
 from xtts_qa.evaluation.registry import plot_groups
 from xtts_qa.reporting.compare import regressions
 from xtts_qa.reporting.history import HistoryStore
-from xtts_qa.reporting.page import badge, fmt, page, table
+from xtts_qa.reporting.html import template_env
 from xtts_qa.reporting.record import RunRecord
 from xtts_qa.reporting.svg import line_chart
 
@@ -20,18 +25,15 @@ __all__ = ["render_dashboard", "write_dashboard"]
 _EVAL_PLOTS = plot_groups()
 
 
-def _link(report_path: str | None, out_dir: Path, text: str) -> str:
+def _href(report_path: str | None, out_dir: Path) -> str | None:
+    """The run report's link relative to the dashboard's folder (None when the run has no report)."""
     if not report_path:
-        return escape(text)
-    href = os.path.relpath(Path(report_path).resolve(), out_dir.resolve())
-    return f'<a href="{escape(Path(href).as_posix())}">{escape(text)}</a>'
+        return None
+    return Path(os.path.relpath(Path(report_path).resolve(), out_dir.resolve())).as_posix()
 
 
-def _verdict(code: int) -> str:
-    return badge({0: "pass", 1: "fail", 2: "cannot run"}.get(code, "fail"), "pass" if code == 0 else "fail")
-
-
-def _trend(records: list[RunRecord], checkpoint: str, suite: str) -> str:
+def _trend(records: list[RunRecord], checkpoint: str, suite: str) -> list[Markup]:
+    """The trend charts of one checkpoint x suite; Markup from svg.py, which escaped every label it embeds."""
     xs: list[str] = []
     if suite == "health":
         series: dict[str, list[float | None]] = {"errors": [], "warnings": []}
@@ -42,7 +44,7 @@ def _trend(records: list[RunRecord], checkpoint: str, suite: str) -> str:
             xs.append(r.started_at[5:16].replace("T", " "))
             series["errors"].append(float(check.summary.get("error", 0)))
             series["warnings"].append(float(check.summary.get("warning", 0)))
-        return line_chart(xs, series, title=f"{checkpoint} · structural findings", y_label="count") if xs else ""
+        return [line_chart(xs, series, title=f"{checkpoint} · structural findings", y_label="count")] if xs else []
     entries = [(r, e) for r in records for e in r.evals if e.checkpoint == checkpoint and e.suite == suite]
     xs = [r.started_at[5:16].replace("T", " ") for r, _ in entries]
     charts = []
@@ -55,7 +57,7 @@ def _trend(records: list[RunRecord], checkpoint: str, suite: str) -> str:
                     series[f"{side} {metric}"] = values
         if series:
             charts.append(line_chart(xs, series, title=f"{checkpoint} · {suite} · {axis}", y_label=axis))
-    return "".join(charts)
+    return charts
 
 
 def render_dashboard(store: HistoryStore, out_path: str | Path, limit: int = 200) -> str:
@@ -64,66 +66,60 @@ def render_dashboard(store: HistoryStore, out_path: str | Path, limit: int = 200
     summaries = store.runs(limit=limit)
     records = [store.get(s.run_id) for s in summaries]
     report_of = {s.run_id: s.report_path for s in summaries}
-    keys = store.series_keys()
 
     last: dict[str, RunRecord] = {}
-    regressed: list[list[str]] = []
+    regressed: list[dict[str, str | None]] = []
     for record in records:
         for checkpoint in record.checkpoints:
             grouped: dict[str, list[str]] = {}
             for cp, suite, what in regressions(last.get(checkpoint), record):
                 if cp == checkpoint:
                     grouped.setdefault(suite, []).append(what)
-            for suite, what in grouped.items():
+            for suite, worse in grouped.items():
                 regressed.append(
-                    [
-                        _link(report_of.get(record.run_id), out_dir, record.run_id),
-                        escape(record.started_at),
-                        escape(checkpoint),
-                        escape(suite),
-                        escape("; ".join(what)),
-                    ]
+                    {
+                        "href": _href(report_of.get(record.run_id), out_dir),
+                        "run_id": record.run_id,
+                        "started_at": record.started_at,
+                        "checkpoint": checkpoint,
+                        "suite": suite,
+                        "what": "; ".join(worse),
+                    }
                 )
             last[checkpoint] = record
 
-    parts = [f'<h1>xtts-qa history</h1><p class="muted">{len(summaries)} runs in {escape(str(store.path))}</p>']
-    parts.append(
-        '<section class="card"><h2>Runs that regressed</h2>'
-        + (
-            table(["run", "started", "checkpoint", "suite", "what got worse"], list(reversed(regressed)))
-            if regressed
-            else "<p>No regressions between consecutive runs.</p>"
+    trends = []
+    for checkpoint, suite in store.series_keys():
+        charts = _trend(records, checkpoint, suite)
+        if charts:
+            trends.append({"checkpoint": checkpoint, "suite": suite, "charts": charts})
+    runs = [
+        {
+            "href": _href(s.report_path, out_dir),
+            "run_id": s.run_id,
+            "started_at": s.started_at,
+            "source": s.source,
+            "label": s.label,
+            "exit_code": s.exit_code,
+            "checkpoints": record.checkpoints,
+            "suites": sorted({e.suite for e in record.evals}),
+        }
+        for s, record in zip(reversed(summaries), reversed(records), strict=True)
+    ]
+    return (
+        template_env()
+        .get_template("dashboard.html.j2")
+        .render(
+            title="xtts-qa history",
+            version=__version__,
+            run_count=len(summaries),
+            store_path=str(store.path),
+            regressed=list(reversed(regressed)),
+            trends=trends,
+            runs=runs,
+            generated=records[-1].finished_at if records else "",
         )
-        + "</section>"
     )
-    parts.append('<section class="card"><h2>Trends</h2>')
-    for checkpoint, suite in keys:
-        chart = _trend(records, checkpoint, suite)
-        if chart:
-            parts.append(f'<h3>{escape(checkpoint)} · {escape(suite)}</h3><div class="plots">{chart}</div>')
-    parts.append("</section>")
-    rows = []
-    for s, record in zip(reversed(summaries), reversed(records)):
-        rows.append(
-            [
-                _link(s.report_path, out_dir, s.run_id),
-                escape(s.started_at),
-                escape(s.source),
-                escape(s.label),
-                _verdict(s.exit_code),
-                escape(", ".join(record.checkpoints)),
-                escape(", ".join(sorted({e.suite for e in record.evals})) or "-"),
-            ]
-        )
-    parts.append(
-        '<section class="card"><h2>Runs</h2>'
-        + table(["run", "started", "source", "label", "verdict", "checkpoints", "suites"], rows)
-        + "</section>"
-    )
-    parts.append(
-        f'<p class="muted">Generated by xtts-qa {__version__} {fmt(records[-1].finished_at if records else "")}.</p>'
-    )
-    return page("xtts-qa history", "".join(parts))
 
 
 def write_dashboard(store: HistoryStore, out_path: str | Path, limit: int = 200) -> Path:

@@ -1,13 +1,19 @@
-"""Small, dependency-free SVG charts for the HTML report and dashboard (inline, so the pages stay self-contained).
+"""Small SVG charts for the HTML report and dashboard (inline, so the pages stay self-contained).
 
 Values may be ``None`` (not measured): bars are left out and lines break there.
+
+Every text a chart embeds (titles, axis labels, series names, categories: checkpoint labels and sentence ids come
+from user files) goes through :func:`markupsafe.escape` here, and only numbers and this module's own constants are
+written unescaped; that is why the charts are returned as :class:`~markupsafe.Markup`, which the Jinja2 templates
+insert as is.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from html import escape
+from collections.abc import Callable, Mapping, Sequence
+
+from markupsafe import Markup, escape
 
 __all__ = ["PALETTE", "bar_chart", "line_chart"]
 
@@ -30,13 +36,22 @@ def _fmt(value: float) -> str:
 
 
 def _frame(
-    title: str, y_label: str, width: int, height: int, ticks: list[float], y_of, kind: str, series: Sequence[str]
+    title: str,
+    y_label: str,
+    width: int,
+    height: int,
+    ticks: list[float],
+    y_of: Callable[[float], float],
+    kind: str,
+    series: Sequence[str],
 ) -> list[str]:
     parts = [
-        f'<svg class="plot" data-kind="{kind}" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
-        f'<text x="{width / 2:.0f}" y="18" text-anchor="middle" class="plot-title" font-size="14" font-weight="600">{escape(title)}</text>',
-        f'<text transform="translate(14 {(_TOP + y_of(ticks[0])) / 2:.0f}) rotate(-90)" text-anchor="middle" font-size="11">{escape(y_label)}</text>',
+        f'<svg class="plot" data-kind="{escape(kind)}" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
+        f'<text x="{width / 2:.0f}" y="18" text-anchor="middle" class="plot-title" font-size="14" '
+        f'font-weight="600">{escape(title)}</text>',
+        f'<text transform="translate(14 {(_TOP + y_of(ticks[0])) / 2:.0f}) rotate(-90)" text-anchor="middle" '
+        f'font-size="11">{escape(y_label)}</text>',
     ]
     for tick in ticks:
         y = y_of(tick)
@@ -44,7 +59,7 @@ def _frame(
             f'<line x1="{_LEFT}" x2="{width - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd" stroke-width="1"/>'
         )
         parts.append(f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="10">{_fmt(tick)}</text>')
-    for i, (name, (x, row)) in enumerate(zip(series, _legend_slots(series, width))):
+    for i, (name, (x, row)) in enumerate(zip(series, _legend_slots(series, width), strict=True)):
         y = height - 14 - 16 * (_legend_rows(series, width) - 1 - row)
         parts.append(f'<rect x="{x}" y="{y}" width="10" height="10" fill="{PALETTE[i % len(PALETTE)]}"/>')
         parts.append(f'<text x="{x + 14}" y="{y + 9}" font-size="11">{escape(name)}</text>')
@@ -67,7 +82,9 @@ def _legend_rows(series: Sequence[str], width: int) -> int:
     return 1 + max((row for _, row in _legend_slots(series, width)), default=0)
 
 
-def _scale(series: dict[str, Sequence[float | None]], height: int, floor_zero: bool, bottom: int = _BOTTOM):
+def _scale(
+    series: Mapping[str, Sequence[float | None]], height: int, floor_zero: bool, bottom: int = _BOTTOM
+) -> tuple[list[float], Callable[[float], float]]:
     values = [v for vs in series.values() for v in vs if v is not None and math.isfinite(v)]
     low = min(values, default=0.0)
     high = max(values, default=1.0)
@@ -85,13 +102,13 @@ def _scale(series: dict[str, Sequence[float | None]], height: int, floor_zero: b
 
 def bar_chart(
     categories: Sequence[str],
-    series: dict[str, Sequence[float | None]],
+    series: Mapping[str, Sequence[float | None]],
     *,
     title: str,
     y_label: str = "",
     width: int | None = None,
     height: int = 260,
-) -> str:
+) -> Markup:
     """Grouped bars: one group per category, one bar per series (e.g. candidate and base per sentence)."""
     width = width or max(360, _LEFT + _RIGHT + len(categories) * (10 + 12 * max(1, len(series))))
     extra = 16 * (_legend_rows(list(series), width) - 1)
@@ -111,8 +128,9 @@ def bar_chart(
             y = y_of(value)
             top, bar_h = min(y, zero), abs(zero - y)
             parts.append(
-                f'<rect class="bar" x="{x0 + s * bar_w:.1f}" y="{top:.1f}" width="{bar_w - 1:.1f}" height="{max(bar_h, 0.5):.1f}" '
-                f'fill="{PALETTE[s % len(PALETTE)]}"><title>{escape(category)} {escape(name)}: {_fmt(value)}</title></rect>'
+                f'<rect class="bar" x="{x0 + s * bar_w:.1f}" y="{top:.1f}" width="{bar_w - 1:.1f}" '
+                f'height="{max(bar_h, 0.5):.1f}" fill="{PALETTE[s % len(PALETTE)]}">'
+                f"<title>{escape(category)} {escape(name)}: {_fmt(value)}</title></rect>"
             )
         label_x = x0 + group_w / 2 - 3
         parts.append(
@@ -120,18 +138,18 @@ def bar_chart(
             f'transform="rotate(-35 {label_x:.1f} {axis_y + 14})">{escape(category[:18])}</text>'
         )
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))  # safe: every text above went through escape()
 
 
 def line_chart(
     x_labels: Sequence[str],
-    series: dict[str, Sequence[float | None]],
+    series: Mapping[str, Sequence[float | None]],
     *,
     title: str,
     y_label: str = "",
     width: int = 560,
     height: int = 260,
-) -> str:
+) -> Markup:
     """Lines over an ordered axis (e.g. a metric per run over time), with a dot per point."""
     extra = 16 * (_legend_rows(list(series), width) - 1)
     height += extra
@@ -172,4 +190,4 @@ def line_chart(
                     f'<polyline class="line" fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(seg)}"/>'
                 )
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))  # safe: every text above went through escape()
