@@ -21,7 +21,7 @@ from xtts_qa.evaluation.gates import Gate, parse_gate
 from xtts_qa.evaluation.registry import METRICS
 from xtts_qa.reporting.record import EvalEntry, RunRecord
 
-__all__ = ["Gate", "GateResult", "parse_gate", "parse_gates", "evaluate_run", "DEFAULT_HEALTH_GATE"]
+__all__ = ["Gate", "GateResult", "parse_gate", "parse_gates", "evaluate_run", "apply_health", "DEFAULT_HEALTH_GATE"]
 
 DEFAULT_HEALTH_GATE = "health.error <= 0"
 _OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt, "==": operator.eq}
@@ -70,7 +70,9 @@ class GateResult:
         }
 
 
-def _apply_health(gate: Gate, checkpoint: str, counts: dict[str, float], source: str) -> GateResult:
+def apply_health(gate: Gate, checkpoint: str, counts: dict[str, float], source: str) -> GateResult:
+    """Judge a ``health.COUNT`` gate on one checkpoint's finding counts (``error``, ``warning``, ``info``,
+    ``failed_rules``)."""
     value = counts.get(gate.metric.split(".", 1)[1])
     passed = value is not None and gate.holds(value)
     message = (
@@ -179,7 +181,7 @@ def evaluate_run(
             )
         chosen = {g.metric: (g, "override") for g in health}
         chosen.setdefault("health.error", (parse_gate(DEFAULT_HEALTH_GATE), "report"))
-        results.extend(_apply_health(g, check.checkpoint, counts, source) for g, source in chosen.values())
+        results.extend(apply_health(g, check.checkpoint, counts, source) for g, source in chosen.values())
     extra = [g for g in overrides if not g.is_health]
     for entry in record.evals:
         chosen_eval: dict[str, tuple[Gate, str]] = {

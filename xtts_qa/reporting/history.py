@@ -3,6 +3,10 @@
 Concurrency: WAL journal (readers never block the writer), a busy timeout, one ``BEGIN IMMEDIATE`` transaction
 per run (a run is stored whole or not at all) and retries with jittered back-off when the database stays locked
 longer than the timeout. Each run's full :class:`RunRecord` is kept as JSON beside the metrics it is indexed by.
+
+Partial runs (``RunRecord.partial``: ``pytest -k``, ``--lf``, an interrupted sweep) are stored and listed, but
+``latest``/``previous``, metric series and outcomes read only finished, complete runs. :meth:`HistoryStore.prune`
+is the retention policy (``xtts-qa history prune``); it never deletes the latest complete run.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TypeVar
 
@@ -27,7 +32,7 @@ __all__ = ["DEFAULT_HISTORY", "RunSummary", "Point", "HistoryStore"]
 
 #: where runs are appended unless configured otherwise
 DEFAULT_HISTORY = Path("reports") / "history.sqlite"
-_SCHEMA_VERSION = 2
+_SCHEMA_VERSION = 3
 #: ``seq`` is the insertion order, assigned under the write lock: ``latest`` is the run appended last, never the
 #: one whose start time (second resolution, clocks of different CI machines) happens to sort last.
 _SCHEMA = """
@@ -40,7 +45,9 @@ CREATE TABLE IF NOT EXISTS runs (
     exit_code   INTEGER NOT NULL,
     report_path TEXT,
     record      TEXT NOT NULL,
-    seq         INTEGER
+    seq         INTEGER,
+    partial     INTEGER NOT NULL DEFAULT 0,
+    outcome     TEXT
 );
 CREATE TABLE IF NOT EXISTS outcomes (
     run_id          TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
@@ -62,7 +69,11 @@ CREATE TABLE IF NOT EXISTS metrics (
 CREATE INDEX IF NOT EXISTS runs_by_time ON runs(started_at);
 CREATE INDEX IF NOT EXISTS runs_by_seq ON runs(seq);
 CREATE INDEX IF NOT EXISTS metrics_by_series ON metrics(checkpoint, suite, metric, side);
+CREATE INDEX IF NOT EXISTS outcomes_by_series ON outcomes(checkpoint, suite);
+CREATE INDEX IF NOT EXISTS runs_complete_by_seq ON runs(partial, seq);
 """
+#: a run that ``latest``, ``previous``, series and outcomes may read: finished and complete
+_COMPLETE = "r.partial = 0 AND COALESCE(r.finished_at, '') != ''"
 _T = TypeVar("_T")
 
 
@@ -75,8 +86,11 @@ class RunSummary:
         started_at: ISO-8601 UTC start.
         source: what produced it.
         label: the user's label.
-        exit_code: the run's verdict (0 pass, 1 fail, 2 cannot run).
+        exit_code: the run's verdict (0 pass, 1 fail, 2 cannot decide) under its stored policy.
         report_path: its HTML report, if one was written.
+        partial: only part of what was collected ran.
+        finished_at: ISO-8601 UTC end ("" while unknown).
+        outcome: ``pass``, ``fail`` or ``inconclusive`` ("" for runs stored before outcomes were).
     """
 
     run_id: str
@@ -85,6 +99,9 @@ class RunSummary:
     label: str
     exit_code: int
     report_path: str | None
+    partial: bool = False
+    finished_at: str = ""
+    outcome: str = ""
 
 
 @dataclass(frozen=True)
@@ -160,12 +177,16 @@ class HistoryStore:
             )
         conn.execute("BEGIN IMMEDIATE")
         try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated it
             if version == 1:  # add the insertion sequence; old runs keep their start-time order
                 conn.execute("ALTER TABLE runs ADD COLUMN seq INTEGER")
                 conn.execute(
                     "UPDATE runs SET seq = (SELECT COUNT(*) FROM runs r2 WHERE r2.started_at < runs.started_at "
                     "OR (r2.started_at = runs.started_at AND r2.run_id <= runs.run_id))"
                 )
+            if version in (1, 2):  # runs stored before partial runs were marked were complete
+                conn.execute("ALTER TABLE runs ADD COLUMN partial INTEGER NOT NULL DEFAULT 0")
+                conn.execute("ALTER TABLE runs ADD COLUMN outcome TEXT")
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
@@ -185,6 +206,7 @@ class HistoryStore:
             outcomes[(check.checkpoint, "health")] = check.exit_code
         for entry in record.evals:
             outcomes[(entry.checkpoint, entry.suite)] = entry.exit_code
+        verdict = record.verdict()
         payload = json.dumps(record.to_dict(), default=str)
         metrics = [(record.run_id, *row) for row in record.metric_rows()]
 
@@ -195,22 +217,25 @@ class HistoryStore:
                     conn.execute("DELETE FROM runs WHERE run_id = ?", (record.run_id,))
                     seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
                     conn.execute(
-                        "INSERT INTO runs (run_id, started_at, finished_at, source, label, exit_code, report_path, record, seq) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO runs (run_id, started_at, finished_at, source, label, exit_code, report_path, "
+                        "record, seq, partial, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             record.run_id,
                             record.started_at,
                             record.finished_at,
                             record.source,
                             record.label,
-                            record.exit_code,
+                            verdict.exit_code,
                             str(report_path) if report_path else None,
                             payload,
                             seq,
+                            int(record.partial),
+                            verdict.outcome,
                         ),
                     )
                     conn.executemany(
-                        "INSERT INTO outcomes (run_id, checkpoint, suite, checkpoint_hash, exit_code) VALUES (?, ?, ?, ?, ?)",
+                        "INSERT INTO outcomes (run_id, checkpoint, suite, checkpoint_hash, exit_code) "
+                        "VALUES (?, ?, ?, ?, ?)",
                         [
                             (record.run_id, cp, suite, (prov.get(cp) or {}).get("hash"), code)
                             for (cp, suite), code in outcomes.items()
@@ -231,26 +256,38 @@ class HistoryStore:
 
         return self._retry(read)
 
-    def runs(self, limit: int | None = None) -> list[RunSummary]:
-        """Stored runs in the order they were appended, oldest first (the newest ``limit`` when given)."""
-        sql = "SELECT run_id, started_at, source, label, exit_code, report_path FROM runs ORDER BY seq DESC"
+    def runs(self, limit: int | None = None, *, complete_only: bool = False) -> list[RunSummary]:
+        """Stored runs in the order they were appended, oldest first (the newest ``limit`` when given).
+
+        ``complete_only`` leaves out partial and unfinished runs (what trends and regression lists read).
+        """
+        sql = (
+            "SELECT run_id, started_at, source, label, exit_code, report_path, partial, "
+            "COALESCE(finished_at, ''), COALESCE(outcome, '') FROM runs r"
+            + (f" WHERE {_COMPLETE}" if complete_only else "")
+            + " ORDER BY seq DESC"
+        )
         rows = self._query(sql + (f" LIMIT {int(limit)}" if limit else ""))
-        return [RunSummary(*row) for row in reversed(rows)]
+        return [RunSummary(*row[:6], bool(row[6]), row[7], row[8]) for row in reversed(rows)]
 
     def count(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM runs")[0][0])
 
     def get(self, run_id: str) -> RunRecord:
-        """A stored run by id, unique id prefix, or ``latest`` / ``previous`` (the last two appended).
+        """A stored run by id, unique id prefix, or ``latest`` / ``previous``: the last and the one before among
+        the finished, complete runs, in the order they were appended (partial runs are reachable by id only).
 
         Raises:
             UsageError: no such run, or a prefix that matches several.
         """
         if run_id in ("latest", "previous"):
-            runs = self.runs(limit=2)
+            runs = self.runs(limit=2, complete_only=True)
             wanted = runs[-1:] if run_id == "latest" else runs[-2:-1]
             if not wanted:
-                raise UsageError(f"the history {self.path} has no {run_id} run")
+                raise UsageError(
+                    f"the history {self.path} has no {run_id} complete run (partial runs are left out; "
+                    "`xtts-qa history` lists every run by id)"
+                )
             run_id = wanted[0].run_id
         rows = self._query(
             "SELECT record FROM runs WHERE run_id = ? OR run_id LIKE ? ORDER BY run_id", (run_id, run_id + "%")
@@ -268,24 +305,28 @@ class HistoryStore:
         """Every (checkpoint, suite) with at least one stored outcome (suite ``health`` for structural checks)."""
         return [
             (r[0], r[1])
-            for r in self._query("SELECT DISTINCT checkpoint, suite FROM outcomes ORDER BY checkpoint, suite")
+            for r in self._query(
+                f"SELECT DISTINCT checkpoint, suite FROM outcomes o JOIN runs r USING (run_id) WHERE {_COMPLETE} "
+                "ORDER BY checkpoint, suite"
+            )
         ]
 
     def outcomes(self, checkpoint: str, suite: str) -> list[Point]:
-        """The verdict of one (checkpoint, suite) in every run that had it, oldest first."""
+        """The verdict of one (checkpoint, suite) in every complete run that had it, oldest first."""
         rows = self._query(
             "SELECT o.run_id, r.started_at, o.exit_code, r.report_path FROM outcomes o JOIN runs r USING (run_id) "
-            "WHERE o.checkpoint = ? AND o.suite = ? ORDER BY r.seq",
+            f"WHERE o.checkpoint = ? AND o.suite = ? AND {_COMPLETE} ORDER BY r.seq",
             (checkpoint, suite),
         )
         return [Point(run_id, started, float(code), int(code), report) for run_id, started, code, report in rows]
 
     def series(self, checkpoint: str, suite: str, metric: str, side: str = "candidate") -> list[Point]:
-        """One metric of one (checkpoint, suite) over time, oldest first."""
+        """One metric of one (checkpoint, suite) over the complete runs, oldest first."""
         rows = self._query(
-            "SELECT m.run_id, r.started_at, m.value, o.exit_code, r.report_path FROM metrics m JOIN runs r USING (run_id) "
+            "SELECT m.run_id, r.started_at, m.value, o.exit_code, r.report_path "
+            "FROM metrics m JOIN runs r USING (run_id) "
             "JOIN outcomes o ON o.run_id = m.run_id AND o.checkpoint = m.checkpoint AND o.suite = m.suite "
-            "WHERE m.checkpoint = ? AND m.suite = ? AND m.metric = ? AND m.side = ? ORDER BY r.seq",
+            f"WHERE m.checkpoint = ? AND m.suite = ? AND m.metric = ? AND m.side = ? AND {_COMPLETE} ORDER BY r.seq",
             (checkpoint, suite, metric, side),
         )
         return [Point(*row) for row in rows]
@@ -296,3 +337,74 @@ class HistoryStore:
             (checkpoint, suite),
         )
         return [r[0] for r in rows]
+
+    def latest_complete(self) -> str | None:
+        """The id of the latest finished, complete run (None when there is none)."""
+        runs = self.runs(limit=1, complete_only=True)
+        return runs[0].run_id if runs else None
+
+    def prune(
+        self,
+        *,
+        keep: int | None = None,
+        older_than_days: float | None = None,
+        vacuum: bool = False,
+        dry_run: bool = False,
+        now: datetime | None = None,
+    ) -> list[str]:
+        """Delete old runs (with their outcomes and metrics) in one transaction; returns the ids deleted.
+
+        A run is deleted when it is outside the newest ``keep`` runs and (when given) started more than
+        ``older_than_days`` ago; with only one of the two, that one decides. The latest complete run is never
+        deleted. ``vacuum`` gives the freed pages back to the file system afterwards.
+
+        Raises:
+            UsageError: neither limit given, or a negative one.
+        """
+        if keep is None and older_than_days is None:
+            raise UsageError("history prune needs --keep N and/or --older-than DAYS")
+        if (keep is not None and keep < 0) or (older_than_days is not None and older_than_days < 0):
+            raise UsageError("history prune: --keep and --older-than take numbers >= 0")
+        cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=older_than_days or 0)
+
+        def old(started: str) -> bool:
+            if older_than_days is None:
+                return True
+            try:
+                when = datetime.fromisoformat(started.replace("Z", "+00:00"))
+            except ValueError:
+                log.warning("history run started at %r: not a time; pruning leaves it", started)
+                return False
+            return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)) < cutoff
+
+        def work() -> list[str]:
+            with self._connect(create=False) as conn:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    rows = conn.execute("SELECT run_id, started_at FROM runs ORDER BY seq DESC").fetchall()
+                    newest = conn.execute(
+                        f"SELECT run_id FROM runs r WHERE {_COMPLETE} ORDER BY seq DESC LIMIT 1"
+                    ).fetchone()
+                    protected = newest[0] if newest else None
+                    doomed = [
+                        run_id
+                        for i, (run_id, started) in enumerate(rows)
+                        if (keep is None or i >= keep) and old(str(started)) and run_id != protected
+                    ]
+                    if not dry_run:
+                        for start in range(0, len(doomed), 500):
+                            chunk = doomed[start : start + 500]
+                            conn.execute(
+                                f"DELETE FROM runs WHERE run_id IN ({','.join('?' * len(chunk))})", tuple(chunk)
+                            )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                if vacuum and doomed and not dry_run:
+                    conn.execute("VACUUM")
+                return doomed
+
+        deleted = self._retry(work)
+        log.info("history %s: %s %d run(s)", self.path, "would prune" if dry_run else "pruned", len(deleted))
+        return deleted

@@ -13,14 +13,41 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xtts_qa.errors import InputError
 from xtts_qa.evaluation.registry import METRICS, tracked_metrics
 
-__all__ = ["RUN_SCHEMA_VERSION", "CheckEntry", "EvalEntry", "RunRecord", "new_run_id", "utc_now", "load_record"]
+if TYPE_CHECKING:
+    from xtts_qa.verdict import Verdict
 
-RUN_SCHEMA_VERSION = 1
+__all__ = [
+    "RUN_SCHEMA_VERSION",
+    "DEFAULT_POLICY",
+    "CheckEntry",
+    "EvalEntry",
+    "RunRecord",
+    "new_run_id",
+    "utc_now",
+    "load_record",
+    "policy_of",
+]
+
+#: 2: ``partial``, ``coverage``, ``policy``, ``outcome`` and ``reasons`` (absent in version 1: complete, default policy)
+RUN_SCHEMA_VERSION = 2
+
+#: the verdict policy of a run that stored none: fail on error findings, no baseline, no extra gates, not strict
+DEFAULT_POLICY: dict[str, Any] = {"fail_on": "error", "baseline": None, "gates": [], "strict": False}
+
+
+def policy_of(data: dict[str, Any] | None) -> dict[str, Any]:
+    """``data`` (a stored policy, possibly partial or from an older run) completed with :data:`DEFAULT_POLICY`."""
+    policy = {**DEFAULT_POLICY, **{k: v for k, v in (data or {}).items() if v is not None or k == "baseline"}}
+    policy["gates"] = [str(g) for g in policy.get("gates") or []]
+    policy["strict"] = bool(policy.get("strict"))
+    policy["fail_on"] = str(policy.get("fail_on") or "error")
+    return policy
+
 
 #: metrics of an eval report that the history tracks, read from the metric registry (xtts_qa.evaluation.registry)
 EVAL_METRICS = tracked_metrics()
@@ -105,6 +132,15 @@ class RunRecord:
         gates: run-level gate results (overrides given for this run), each ``{"expr", "metric", "checkpoint",
             "suite", "value", "passed", "message"}``.
         provenance: environment, checkpoint and base hashes, device, options.
+        partial: only part of what was collected ran (``pytest -k``, ``--lf``, an interrupted run). A partial run
+            is stored and listed but never ``latest``/``previous``, never in trends or regression lists, and its
+            verdict cannot be ``pass`` (see :mod:`xtts_qa.verdict`).
+        coverage: what ran against what was collected, per kind: ``{"items": {"ran": 3, "collected": 40},
+            "rules": {"ran": 1, "collected": 38}, "sentences": {"ran": 0, "collected": 12}}`` (kinds optional;
+            an optional ``"why"`` string, e.g. ``"-k XQ401"``).
+        policy: how the run is judged: ``fail_on`` (``error``/``warning``/``info``), ``baseline`` (a baseline
+            file path, an inline baseline document, or None), ``gates`` (expressions given for this run) and
+            ``strict`` (inconclusive gates fail); see :data:`DEFAULT_POLICY`.
     """
 
     run_id: str
@@ -116,15 +152,20 @@ class RunRecord:
     evals: tuple[EvalEntry, ...] = ()
     gates: tuple[dict[str, Any], ...] = ()
     provenance: dict[str, Any] = field(default_factory=dict)
+    partial: bool = False
+    coverage: dict[str, Any] = field(default_factory=dict)
+    policy: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_POLICY))
+
+    def verdict(self) -> Verdict:
+        """The run's :class:`xtts_qa.verdict.Verdict` under its stored policy (see :func:`xtts_qa.verdict.decide`)."""
+        from xtts_qa.verdict import decide
+
+        return decide(self)
 
     @property
     def exit_code(self) -> int:
-        """0 pass, 1 a check error, a failed evaluation or a failed gate, 2 an input that could not be read."""
-        codes = [c.exit_code for c in self.checks] + [e.exit_code for e in self.evals]
-        codes += [0 if g.get("passed") else 1 for g in self.gates]
-        if 2 in codes:
-            return 2
-        return 1 if any(codes) else 0
+        """0 pass, 1 fail, 2 cannot decide: :func:`xtts_qa.verdict.decide` under the stored policy."""
+        return int(self.verdict().exit_code)
 
     @property
     def passed(self) -> bool:
@@ -134,8 +175,8 @@ class RunRecord:
     def checkpoints(self) -> list[str]:
         """Checkpoint labels in first-seen order."""
         seen: dict[str, None] = {}
-        for entry in (*self.checks, *self.evals):
-            seen.setdefault(entry.checkpoint, None)
+        for label in [c.checkpoint for c in self.checks] + [e.checkpoint for e in self.evals]:
+            seen.setdefault(label, None)
         return list(seen)
 
     def sentence_rows(self) -> Iterator[dict[str, Any]]:
@@ -176,6 +217,8 @@ class RunRecord:
             )
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; ``exit_code``, ``passed``, ``outcome`` and ``reasons`` are the stored policy's verdict."""
+        verdict = self.verdict()
         return {
             "schema_version": RUN_SCHEMA_VERSION,
             "kind": "run",
@@ -184,8 +227,13 @@ class RunRecord:
             "finished_at": self.finished_at,
             "source": self.source,
             "label": self.label,
-            "exit_code": self.exit_code,
-            "passed": self.passed,
+            "exit_code": verdict.exit_code,
+            "passed": verdict.passed,
+            "outcome": verdict.outcome,
+            "reasons": list(verdict.reasons),
+            "partial": self.partial,
+            "coverage": self.coverage,
+            "policy": self.policy,
             "checks": [{"checkpoint": c.checkpoint, "report": c.report} for c in self.checks],
             "evals": [{"checkpoint": e.checkpoint, "suite": e.suite, "report": e.report} for e in self.evals],
             "gates": list(self.gates),
@@ -211,6 +259,9 @@ class RunRecord:
             evals=tuple(EvalEntry(e["checkpoint"], e["suite"], e["report"]) for e in data.get("evals", [])),
             gates=tuple(data.get("gates", [])),
             provenance=dict(data.get("provenance") or {}),
+            partial=bool(data.get("partial", False)),
+            coverage=dict(data.get("coverage") or {}),
+            policy=policy_of(data.get("policy")),
         )
 
 

@@ -31,7 +31,8 @@ class RunPaths:
 
     Attributes:
         folder: the run's folder.
-        summary: the JSON summary (the whole :class:`RunRecord`).
+        summary: the JSON summary (the whole :class:`RunRecord`, with the verdict of :func:`xtts_qa.verdict.decide`
+            under the run's stored policy: ``exit_code``, ``outcome``, ``reasons``).
         sentences: one JSON line per evaluated sentence.
         html: the self-contained HTML report.
     """
@@ -93,7 +94,8 @@ def write_run(record: RunRecord, report_dir: str | Path, *, folder: str | Path |
     folder = Path(folder) if folder is not None else Path(report_dir) / record.run_id
     folder.mkdir(parents=True, exist_ok=True)
     paths = RunPaths(folder, folder / "summary.json", folder / "sentences.jsonl", folder / "report.html")
-    paths.summary.write_text(json.dumps(record.to_dict(), indent=2, default=str) + "\n")
+    summary = record.to_dict()  # carries exit_code, outcome and reasons from xtts_qa.verdict.decide
+    paths.summary.write_text(json.dumps(summary, indent=2, default=str) + "\n")
     with open(paths.sentences, "w") as fh:
         for row in record.sentence_rows():
             fh.write(json.dumps(row, default=str) + "\n")
