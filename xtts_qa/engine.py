@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-from xtts_qa import __version__
 from xtts_qa.cache import file_digest
 from xtts_qa.checkpoint import Bundle, open_bundle
 from xtts_qa.loadability import load_verdict
 from xtts_qa.results import CheckReport, RuleResult, Status
 from xtts_qa.rules import CheckOptions, Context, Rule, select_rules
+from xtts_qa.versions import package_versions
 
 log = logging.getLogger("xtts_qa")
 
@@ -22,14 +21,8 @@ __all__ = ["build_report", "check", "report_for", "report_meta", "run_rule", "ru
 
 
 def versions() -> dict[str, str]:
-    """Versions of the packages whose behaviour the verdicts depend on."""
-    out = {"xtts_qa": __version__}
-    for dist in ("torch", "coqui-tts", "transformers", "tokenizers"):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist] = "absent"
-    return out
+    """Versions the verdicts depend on: :func:`xtts_qa.versions.package_versions` (kept for older callers)."""
+    return package_versions()
 
 
 def run_rule(rule: type[Rule], ctx: Context) -> RuleResult:
@@ -96,7 +89,7 @@ def report_meta(ctx: Context) -> dict[str, Any]:
         "loads_in_coqui": verdict,
         "unreadable": _cannot_run(candidate) or (base is not None and _cannot_run(base)),
         "provenance": {
-            "versions": versions(),
+            "versions": package_versions(),
             "intent": options.intent,
             "file_sizes": sizes,
             "load_verdict_reasons": reasons,

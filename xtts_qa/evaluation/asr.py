@@ -6,9 +6,10 @@ Whisper base, the default for every suite) and ``tiny.en``. The default is ``bas
 20 clean espeak-ng sentences it measured corpus WER 0.085 against tiny.en's 0.141 (worst sentence 0.62 vs 0.78;
 benchmarks/bench_eval.py --asr-only), so it adds less noise to every gate. It costs more CPU (about 2-4x tiny.en's
 time per clip on 2 shared cores, plus about 50 % for language identification, which ``--no-language-id`` skips);
-a gate decided by ASR noise costs more than that. Whether a model is
-multilingual is read from the loaded model (CTranslate2's ``is_multilingual``), never guessed from its files. The language is pinned per clip from the suite. Decoding is greedy-deterministic
-(temperature 0, no fallback sampling) so a transcript depends only on the audio and these settings.
+a gate decided by ASR noise costs more than that. Whether a model is multilingual is read from the loaded model
+(CTranslate2's ``is_multilingual``), never guessed from its files. The language is pinned per clip from the suite.
+Decoding is greedy-deterministic (temperature 0, no fallback sampling) so a transcript depends only on the audio and
+these settings.
 CTranslate2 releases the GIL, so a thread pool with ``num_workers`` model replicas transcribes clips in parallel.
 """
 
@@ -21,13 +22,21 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from xtts_qa.device import resolve_device
 from xtts_qa.errors import UsageError
 from xtts_qa.evaluation.artifact_cache import file_digest
 from xtts_qa.evaluation.asr_models import BASE_NAME, TINY_EN_NAME, tiny_en_path, whisper_base_path
-from xtts_qa.evaluation.metrics import LanguageId
 from xtts_qa.evaluation.normalize import base_language
+from xtts_qa.extras import require
+
+if TYPE_CHECKING:
+    from xtts_qa.evaluation.metrics import LanguageId
+
+# The evaluation pipeline's entry (the runner, the CLI and the sweep import this module before metrics, which
+# imports jiwer): a core install without [eval] gets one line naming the extra, not an ImportError traceback.
+require("eval", feature="the listening evaluation (xtts-qa eval)")
 
 log = logging.getLogger("xtts_qa")
 
@@ -153,16 +162,16 @@ class Transcriber:
 
                 from faster_whisper import WhisperModel
 
-                from xtts_qa.evaluation.synth import resolve_device
-
                 o = self.options
-                device = resolve_device(o.device)
+                # CTranslate2 takes the device kind and its index apart ("cuda", 1), not torch's "cuda:1"
+                device, _, index = resolve_device(o.device).partition(":")
                 compute = o.compute_type if o.compute_type != "default" else ("float16" if device == "cuda" else "int8")
                 threads = o.cpu_threads or max(1, (os.cpu_count() or 1) // max(1, o.workers))
                 started = time.perf_counter()
                 self._model = WhisperModel(
                     str(self.path),
                     device=device,
+                    device_index=int(index or 0),
                     compute_type=compute,
                     cpu_threads=threads,
                     num_workers=max(1, o.workers),
@@ -196,6 +205,8 @@ class Transcriber:
         samples = decode_audio(str(audio), sampling_rate=model.feature_extractor.sampling_rate)
         detected, p, probs = model.detect_language(audio=samples)
         expected = dict(probs).get(base_language(language), 0.0)
+        from xtts_qa.evaluation.metrics import LanguageId
+
         return LanguageId(str(detected), float(p), float(expected))
 
     def recognise(self, audio: str | Path, language: str) -> Transcript:

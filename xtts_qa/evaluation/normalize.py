@@ -64,7 +64,8 @@ class Normaliser:
     """A named text normaliser for one language.
 
     Attributes:
-        name: the rules applied, with package versions, e.g. ``whisper-english(whisper-normalizer 0.1.15, spelling map)``.
+        name: the rules applied, with package versions, e.g.
+            ``whisper-english(whisper-normalizer 0.1.15, spelling map)``.
         language: the base language code.
         by_character: score on characters (CJK) instead of words.
         func: the normalising function.

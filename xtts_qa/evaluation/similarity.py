@@ -14,6 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from xtts_qa.extras import require
+
+require("eval", ("resemblyzer",), feature="speaker similarity")
+
 log = logging.getLogger("xtts_qa")
 
 __all__ = ["SPEAKER_MODEL", "SpeakerEncoder", "cosine"]
@@ -46,12 +50,11 @@ class SpeakerEncoder:
 
     def identity(self) -> dict[str, Any]:
         import importlib.metadata
-        from pathlib import Path
 
-        import resemblyzer
+        from xtts_qa.evaluation.asr_models import resemblyzer_weights
 
-        weights = Path(resemblyzer.__file__).parent / "pretrained.pt"
-        digest = hashlib.blake2b(weights.read_bytes(), digest_size=8).hexdigest() if weights.is_file() else "?"
+        weights = resemblyzer_weights()
+        digest = hashlib.blake2b(weights.read_bytes(), digest_size=8).hexdigest()
         return {"speaker": SPEAKER_MODEL, "version": importlib.metadata.version("resemblyzer"), "weights": digest}
 
     def _load(self) -> Any:
@@ -59,7 +62,9 @@ class SpeakerEncoder:
             if self._encoder is None:
                 from resemblyzer import VoiceEncoder
 
-                self._encoder = VoiceEncoder(device=self.device, verbose=False)
+                from xtts_qa.evaluation.asr_models import resemblyzer_weights
+
+                self._encoder = VoiceEncoder(device=self.device, verbose=False, weights_fpath=resemblyzer_weights())
             return self._encoder
 
     def embed(self, samples: np.ndarray, sample_rate: int) -> np.ndarray | None:

@@ -1,8 +1,10 @@
 """Evaluation suites: YAML files listing sentences, speaker references and gates, validated with a JSON schema.
 
-A suite is found by path or by name (``smoke-en`` -> ``suites/smoke-en.yaml``, searched in ``$XTTS_QA_SUITES``,
-``./suites`` and the project's own ``suites/`` folder). Speaker references are wav paths (relative to the
-suite file) or ``{espeak: {voice, text}}`` clips generated at run time, so no audio is ever committed::
+A suite is found by path or by name (``smoke-en`` -> ``smoke-en.yaml``, searched in ``$XTTS_QA_SUITES``,
+``./suites`` and the built-in suites shipped as package data in ``xtts_qa/suites/``, read with
+:mod:`importlib.resources` so they resolve the same from a wheel as from a checkout). Speaker references are wav
+paths (relative to the suite file) or ``{espeak: {voice, text}}`` clips generated at run time, so no audio is ever
+committed::
 
     name: smoke-en
     language: en
@@ -16,6 +18,10 @@ suite file) or ``{espeak: {voice, text}}`` clips generated at run time, so no au
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import functools
+import importlib.resources
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +33,17 @@ from xtts_qa.errors import InputError, UsageError
 from xtts_qa.limits import MAX_SENTENCE_CHARS
 from xtts_qa.safeyaml import load_yaml
 
-__all__ = ["LANGUAGES", "SCHEMA", "SpeakerSpec", "Sentence", "Suite", "load_suite", "suite_paths", "parse_suite"]
+__all__ = [
+    "LANGUAGES",
+    "SCHEMA",
+    "SpeakerSpec",
+    "Sentence",
+    "Suite",
+    "builtin_suites",
+    "load_suite",
+    "suite_paths",
+    "parse_suite",
+]
 
 #: XTTS-v2's languages
 LANGUAGES = ("en", "es", "fr", "de", "it", "pt", "pl", "tr", "ru", "nl", "cs", "ar", "zh-cn", "hu", "ko", "ja", "hi")
@@ -170,10 +186,29 @@ class Suite:
         return (self.seed + zlib.crc32(sentence.id.encode())) % (2**31)
 
 
+@functools.cache
+def builtin_suites() -> Path:
+    """The folder of the suites shipped inside the package (``xtts_qa/suites``, package data).
+
+    Read through :mod:`importlib.resources`: an installed wheel or an editable checkout give the folder itself; a
+    zipped install is extracted once to a temporary folder that lives until the interpreter exits.
+    """
+    resource = importlib.resources.files("xtts_qa") / "suites"
+    if isinstance(resource, Path):
+        return resource
+    stack = contextlib.ExitStack()
+    atexit.register(stack.close)
+    return Path(stack.enter_context(importlib.resources.as_file(resource)))
+
+
+def _format_hint() -> str:
+    return f"see {builtin_suites() / 'smoke-en.yaml'} for the format."
+
+
 def suite_paths() -> list[Path]:
-    """Folders searched for suites by name, first match wins."""
+    """Folders searched for suites by name, first match wins: ``$XTTS_QA_SUITES``, ``./suites``, the built-ins."""
     found = [Path(p) for p in os.environ.get("XTTS_QA_SUITES", "").split(os.pathsep) if p]
-    found += [Path.cwd() / "suites", Path(__file__).resolve().parents[2] / "suites"]
+    found += [Path.cwd() / "suites", builtin_suites()]
     return found
 
 
@@ -254,7 +289,7 @@ def parse_suite(data: Any, path: Path) -> Suite:
             path,
             f"suite does not match the schema at {where[:200]}: {_describe(first)}"
             + (f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""),
-            "see suites/smoke-en.yaml for the format.",
+            _format_hint(),
         )
     speakers_raw = dict(data.get("speakers") or {})
     if "reference" in data:
@@ -306,5 +341,5 @@ def load_suite(name_or_path: str | Path) -> Suite:
         InputError: the file is not valid YAML or does not match the schema.
     """
     path = _resolve(name_or_path)
-    data = load_yaml(path, fix="fix the suite file (see suites/smoke-en.yaml for the format).")
+    data = load_yaml(path, fix=f"fix the suite file ({_format_hint()[:-1]}).")
     return parse_suite(data, path)

@@ -7,7 +7,6 @@ The XTTS model is loaded once, on the first cache miss.
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import os
 import shlex
@@ -23,10 +22,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from xtts_qa.device import resolve_device
 from xtts_qa.errors import InputError, UsageError
 from xtts_qa.evaluation.artifact_cache import EvalCache, file_digest
 from xtts_qa.evaluation.references import Reference
 from xtts_qa.evaluation.suite import Sentence
+from xtts_qa.versions import package_versions
 
 log = logging.getLogger("xtts_qa")
 
@@ -157,39 +158,11 @@ class Backend(Protocol):
         """Release the model."""
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def environment_versions() -> dict[str, str]:
-    """Versions of everything that changes synthesis or scoring output (recorded in every report)."""
-    out: dict[str, str] = {}
-    for dist in (
-        "xtts_qa",
-        "torch",
-        "torchaudio",
-        "coqui-tts",
-        "transformers",
-        "tokenizers",
-        "faster-whisper",
-        "ctranslate2",
-        "resemblyzer",
-        "jiwer",
-        "numpy",
-    ):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist] = "absent"
+    """:func:`xtts_qa.versions.package_versions` plus the CUDA build torch runs on (synthesis cache keys use it)."""
     import torch
 
-    out["cuda"] = torch.version.cuda or "none"
-    return out
+    return {**package_versions(), "cuda": torch.version.cuda or "none"}
 
 
 class XttsBackend:
@@ -403,7 +376,8 @@ class CommandBackend:
             raise UsageError(f"--command uses unknown placeholders {sorted(unknown)}; known: {sorted(_PLACEHOLDERS)}.")
         if "out" not in used or not used & {"text", "textfile"}:
             raise UsageError(
-                "--command must contain {out} and {text} or {textfile} (the backend reads the wav the command writes to {out})."
+                "--command must contain {out} and {text} or {textfile} "
+                "(the backend reads the wav the command writes to {out})."
             )
         end = self._argv.index("--") if "--" in self._argv else len(self._argv)
         #: argument positions where a sentence starting with "-" would be read as an option
@@ -454,8 +428,8 @@ class CommandBackend:
                 raise UsageError(f"--command timed out after {self.timeout:.0f} s on sentence {s.id!r}.") from None
             except (OSError, ValueError) as exc:  # E2BIG for a huge sentence, ENOEXEC, ...
                 raise UsageError(
-                    f"--command could not be started for sentence {s.id!r} ({exc.__class__.__name__}: {str(exc)[:120]}); "
-                    "pass long text with {textfile}."
+                    f"--command could not be started for sentence {s.id!r} "
+                    f"({exc.__class__.__name__}: {str(exc)[:120]}); pass long text with {{textfile}}."
                 ) from None
             seconds = time.perf_counter() - started
             if done.returncode != 0 or not out.is_file():

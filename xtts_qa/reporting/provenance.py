@@ -14,15 +14,19 @@ from typing import Any
 
 from xtts_qa.cache import file_digest
 from xtts_qa.checkpoint import locate_files
+from xtts_qa.versions import package_versions
 
 __all__ = ["environment", "content_hash"]
 
 
 def environment(device: str | None = None) -> dict[str, Any]:
-    """Package versions, Python, platform, torch and CUDA: what a verdict depends on besides the checkpoint."""
-    from xtts_qa.engine import versions
-
-    env: dict[str, Any] = {"versions": versions(), "python": sys.version.split()[0], "platform": platform.platform()}
+    """What a verdict depends on besides the checkpoint: package versions (:func:`xtts_qa.versions.package_versions`,
+    the one list) plus what only the running process knows: the platform, CUDA and the device."""
+    env: dict[str, Any] = {
+        "versions": package_versions(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
     try:
         import torch
 
