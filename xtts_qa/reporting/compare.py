@@ -1,20 +1,40 @@
-"""What changed between two runs: verdicts, findings, metrics, sentence verdicts and the environment."""
+"""What changed between two runs: verdicts, findings, metrics, sentence verdicts and the environment.
+
+A **regression** (:func:`regressions`; ``xtts-qa compare`` exits 1 on one, the dashboard lists them) is, for a
+checkpoint and suite present in both runs: a new error finding, a gate that passed and now fails (or a suite
+verdict pass -> fail), or a tracked metric worse by more than its tolerance (:func:`tolerance`: 0.01 for rates and
+similarities, 1 LUFS, 0.5 s, any increase of a sentence count; real-time factor is not compared, it measures the
+machine). Partial runs have no regressions: what did not run cannot have got worse.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from xtts_qa.evaluation.registry import METRICS
 from xtts_qa.reporting.record import HIGHER_IS_BETTER, RunRecord
 
-__all__ = ["compare_records", "regressions"]
+__all__ = ["compare_records", "regressions", "tolerance"]
 
-_VERDICT = {0: "PASS", 1: "FAIL", 2: "CANNOT RUN"}
+_VERDICT = {0: "PASS", 1: "FAIL", 2: "CANNOT DECIDE"}
+#: how far a metric may move the wrong way before it is a regression, by the metric's unit
+_UNIT_TOLERANCE = {"": 0.01, "cosine": 0.01, "LUFS": 1.0, "s": 0.5, "sentences": 0.5}
+#: metrics that measure the machine or the text, not the model's quality
+_NOT_COMPARED = frozenset({"rtf"})
 #: a metric must move by more than this (absolute) to count as a change
 TOLERANCE = 1e-3
 
 
 def _findings(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     return {(f["code"], f["message"]): f for r in report.get("results", []) for f in r.get("findings", [])}
+
+
+def tolerance(metric: str) -> float | None:
+    """How much ``metric`` may get worse between runs before it counts as a regression (None: never compared)."""
+    if metric in _NOT_COMPARED:
+        return None
+    unit = METRICS[metric].unit if metric in METRICS else ""
+    return _UNIT_TOLERANCE.get(unit, 0.01)
 
 
 def _worse(metric: str, delta: float) -> bool:
@@ -51,6 +71,9 @@ def compare_records(a: RunRecord, b: RunRecord) -> list[str]:
         f"compare {a.run_id} ({a.started_at}) -> {b.run_id} ({b.started_at})",
         f"verdict: {_VERDICT.get(a.exit_code)} -> {_VERDICT.get(b.exit_code)}",
     ]
+    for name, record in (("A", a), ("B", b)):
+        if record.partial:
+            lines.append(f"run {name} is partial: findings and suites it did not run are not compared as changes")
     env = _environment(a, b)
     if env:
         lines.append("environment changed: " + "; ".join(env))
@@ -106,26 +129,42 @@ def compare_records(a: RunRecord, b: RunRecord) -> list[str]:
     return lines
 
 
+def _errors(report: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(code, msg) for (code, msg), f in _findings(report).items() if f.get("severity") == "error"}
+
+
+def _gate_passed(report: dict[str, Any]) -> dict[str, bool]:
+    return {str(g.get("expr")): bool(g.get("passed")) for g in report.get("gates") or []}
+
+
 def regressions(previous: RunRecord | None, current: RunRecord) -> list[tuple[str, str, str]]:
-    """(checkpoint, suite, what) for every way ``current`` is worse than ``previous`` (verdicts, errors, metrics)."""
-    if previous is None:
+    """(checkpoint, suite, what) for every way ``current`` is worse than ``previous``: new error findings, gates
+    newly failing, metrics worse beyond their :func:`tolerance` (see the module doc). None when either is partial."""
+    if previous is None or previous.partial or current.partial:
         return []
     out = []
     for cb in current.checks:
         ca = next((c for c in previous.checks if c.checkpoint == cb.checkpoint), None)
-        if ca and cb.summary.get("error", 0) > ca.summary.get("error", 0):
-            out.append(
-                (cb.checkpoint, "health", f"errors {ca.summary.get('error', 0)} -> {cb.summary.get('error', 0)}")
-            )
+        if ca is None:
+            continue
+        new = sorted(_errors(cb.report) - _errors(ca.report))
+        if new:
+            codes = ", ".join(dict.fromkeys(code for code, _ in new))
+            what = f"errors {ca.summary.get('error', 0)} -> {cb.summary.get('error', 0)}: new {codes}"
+            out.append((cb.checkpoint, "health", what))
     for eb in current.evals:
         ea = next((e for e in previous.evals if e.checkpoint == eb.checkpoint and e.suite == eb.suite), None)
         if ea is None:
             continue
         if ea.passed and not eb.passed:
             out.append((eb.checkpoint, eb.suite, "suite verdict pass -> fail"))
+        ga, gb = _gate_passed(ea.report), _gate_passed(eb.report)
+        for expr in gb:
+            if ga.get(expr) and not gb[expr]:
+                out.append((eb.checkpoint, eb.suite, f"gate {expr}: pass -> fail"))
         ma, mb = ea.metrics(), eb.metrics()
         for metric in sorted(set(ma) & set(mb)):
-            delta = mb[metric] - ma[metric]
-            if abs(delta) > 0.01 and _worse(metric, delta) and metric != "rtf":
+            delta, tol = mb[metric] - ma[metric], tolerance(metric)
+            if tol is not None and abs(delta) > tol and _worse(metric, delta):
                 out.append((eb.checkpoint, eb.suite, f"{metric} {ma[metric]:.3g} -> {mb[metric]:.3g}"))
     return out
