@@ -113,15 +113,20 @@ class Browser:
                 return dict(reply.get("result", {}))
             self.events.append(reply)
 
-    def wait_for(self, method: str, timeout: float | None = None) -> dict[str, Any]:
+    def wait_for(
+        self, method: str | tuple[str, ...], timeout: float | None = None, *, since: int = 0
+    ) -> dict[str, Any]:
+        """The first event named ``method`` (or one of them) at or after index ``since`` of ``events``, waiting for it
+        if need be."""
+        methods = (method,) if isinstance(method, str) else method
         deadline = time.monotonic() + (timeout or self.timeout)
-        for event in self.events:
-            if event.get("method") == method:
+        for event in self.events[since:]:
+            if event.get("method") in methods:
                 return event
         while True:
             event = self._read_message(deadline)
             self.events.append(event)
-            if event.get("method") == method:
+            if event.get("method") in methods:
                 return event
 
     # -- page ----------------------------------------------------------------------------------------
@@ -138,8 +143,16 @@ class Browser:
             "Emulation.setDeviceMetricsOverride",
             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
         )
+        self.navigate(path)
+
+    def navigate(self, path: Path, *, wait: str = "Page.loadEventFired") -> None:
+        """Load ``path`` in the page opened by :meth:`open` and wait for the ``wait`` event of this navigation."""
+        since = len(self.events)
         self.send("Page.navigate", {"url": path.resolve().as_uri()})
-        self.wait_for("Page.loadEventFired")
+        dialog = "Page.javascriptDialogOpening"
+        event = self.wait_for((wait, dialog), since=since)
+        if event["method"] != wait:  # an open dialog blocks the load event: say so instead of timing out
+            raise RuntimeError(f"{path} opened a JavaScript dialog ({event['params'].get('message')!r}) while loading")
 
     def evaluate(self, expression: str) -> Any:
         """Evaluate JavaScript in the page (promises awaited) and return its JSON value."""
@@ -167,6 +180,16 @@ class Browser:
             elif method == "Network.loadingFailed":
                 out.append("load failed: " + p.get("errorText", ""))
         return out
+
+    def dialogs(self) -> list[str]:
+        """Messages of every JavaScript dialog (``alert``, ``confirm``, ``prompt``) a page opened so far."""
+        return [
+            str(e["params"].get("message")) for e in self.events if e.get("method") == "Page.javascriptDialogOpening"
+        ]
+
+    def dismiss_dialog(self) -> None:
+        """Close the open JavaScript dialog (an open ``alert`` blocks the page's load event)."""
+        self.send("Page.handleJavaScriptDialog", {"accept": True})
 
     def requested_urls(self) -> list[str]:
         return [e["params"]["request"]["url"] for e in self.events if e.get("method") == "Network.requestWillBeSent"]
@@ -218,4 +241,23 @@ PLOT_PROBE = """
   return {kind: s.dataset.kind, width: box.width, height: box.height,
           marks: s.querySelectorAll('rect.bar, circle.point, polyline.line').length};
 })
+"""
+
+#: what a page holds that could run script, and the text a reader sees (page title, body text, SVG labels)
+SCRIPT_PROBE = """
+(() => {
+  const all = [...document.querySelectorAll('*')];
+  return {
+    title: document.title,
+    text: document.body.innerText,
+    allText: document.body.textContent,
+    svgText: [...document.querySelectorAll('svg text, svg title')].map((t) => t.textContent),
+    attributes: [...document.querySelectorAll('[title]')].map((e) => e.getAttribute('title')),
+    scripts: document.querySelectorAll('script').length,
+    images: document.querySelectorAll('img').length,
+    handlers: all.filter((e) => [...e.attributes].some((a) => a.name.toLowerCase().startsWith('on')))
+                 .map((e) => e.outerHTML.slice(0, 200)),
+    tags: [...new Set(all.map((e) => e.tagName.toLowerCase()))].sort(),
+  };
+})()
 """

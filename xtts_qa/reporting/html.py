@@ -246,7 +246,7 @@ def render_report(record: RunRecord, audio: Mapping[str, str] | None = None) -> 
         template_env()
         .get_template("report.html.j2")
         .render(
-            title=f"xtts-qa run {record.run_id}",
+            title=f"xtts-qa run {record.run_id}" + (f" ({record.label})" if record.label else ""),
             version=__version__,
             record=record,
             run_verdict=_run_verdict(record),
