@@ -1,13 +1,14 @@
-"""The ``xtts-qa`` command line: ``check``, ``rules``, ``rule``, ``demo`` and the commands other modules register.
+"""The ``xtts-qa`` command line: the parser, logging and the error boundary; each command family lives in its own
+module (``xtts_qa.commands.check``: check/rules/rule, ``commands.eval``, ``commands.history``, ``sweep``, ``demo``).
 
-Exit codes: 0 healthy, 1 findings at error severity, 2 cannot run (usage error or unreadable input).
+Exit codes: 0 pass, 1 fail (findings at or above ``--fail-on``, failed gates), 2 cannot run (usage error or
+unreadable input).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
 import os
 import sys
@@ -20,6 +21,7 @@ log = logging.getLogger("xtts_qa")
 
 #: modules that add sub-commands: each has ``register(subparsers)`` setting ``func`` on its parsers
 COMMAND_MODULES = [
+    "xtts_qa.commands.check",
     "xtts_qa.demo.run",
     "xtts_qa.commands.history",
     "xtts_qa.commands.eval",
@@ -36,8 +38,9 @@ def add_rule_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--intent",
         choices=("inference", "finetune", "restore"),
-        default="inference",
-        help="what you will do with it: speak (inference), start a fine-tune from it, or resume training (restore)",
+        default=None,
+        help="what you will do with it: speak (inference, the default), start a fine-tune from it, or resume "
+        "training (restore)",
     )
     parser.add_argument(
         "--select",
@@ -52,88 +55,50 @@ def add_rule_options(parser: argparse.ArgumentParser) -> None:
 
 
 def split_list(values: Sequence[str]) -> tuple[str, ...]:
+    """``["XQ4,dvae", "XQ701"]`` -> ``("XQ4", "dvae", "XQ701")`` (repeatable, comma-separated options)."""
     return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
 
 
-def _cmd_check(args: argparse.Namespace) -> int:
-    from xtts_qa.check_text import render_check
-    from xtts_qa.engine import check
-    from xtts_qa.rules import CheckOptions
-
-    options = CheckOptions(intent=args.intent, select=split_list(args.select), ignore=split_list(args.ignore))
-    report = check(args.target, args.base, options)
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
-    else:
-        print(render_check(report, colour=sys.stdout.isatty(), verbose=args.verbose))
-    return report.exit_code
-
-
-def _cmd_rules(args: argparse.Namespace) -> int:
-    from xtts_qa.check_text import render_rule_table
-    from xtts_qa.rules import select_rules
-
-    rules = select_rules(split_list(args.select))
-    if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "code": r.code,
-                        "name": r.name,
-                        "severity": r.severity.value,
-                        "severity_by_intent": {i: (s.value if s else None) for i, s in r.severities().items()},
-                        "groups": list(r.groups),
-                        "repair": r.repair,
-                        "what": r.what,
-                        "why": r.why,
-                        "fix": r.fix,
-                    }
-                    for r in rules
-                ],
-                indent=2,
-            )
-        )
-    else:
-        print(render_rule_table(rules))
-    return 0
-
-
-def _cmd_rule(args: argparse.Namespace) -> int:
-    from xtts_qa.check_text import render_rule
-    from xtts_qa.rules import get_rule
-
-    print(render_rule(get_rule(args.code)))
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
+    """The ``xtts-qa`` parser with every sub-command; ``-q``/``-v`` are accepted before and after the sub-command."""
     parser = argparse.ArgumentParser(
-        prog="xtts-qa", description="Health checks and evaluation for Coqui XTTS-v2 checkpoints."
+        prog="xtts-qa",
+        description="Health checks and evaluation for Coqui XTTS-v2 checkpoints. Settings shared with the pytest "
+        "plugin are read from [tool.xtts_qa] in the nearest pyproject.toml; the command line wins.",
+        epilog="Exit codes: 0 pass, 1 fail (findings at or above --fail-on, failed gates), 2 cannot run. "
+        "`xtts-qa COMMAND --help` describes each command.",
     )
     parser.add_argument("--version", action="version", version=f"xtts-qa {__version__}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    _add_verbosity(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("check", help="structural health check of a model folder or checkpoint file (CPU, seconds)")
-    p.add_argument("target", help="model folder (model.pth, config.json, vocab.json, ...) or a trainer checkpoint file")
-    add_rule_options(p)
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("-v", "--verbose", action="store_true", help="also show notes in full and the skipped rules")
-    p.set_defaults(func=_cmd_check)
-
-    p = sub.add_parser("rules", help="list the rules")
-    p.add_argument("--select", action="append", default=[], help="only these codes, groups or names")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_cmd_rules)
-
-    p = sub.add_parser("rule", help="explain one rule: what it checks, why it matters, how to fix it")
-    p.add_argument("code", help="rule code (XQ401) or name (dvae-key-set)")
-    p.set_defaults(func=_cmd_rule)
-
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    helps = {action.dest: action.help for action in sub._choices_actions}
+    for name, command in sub.choices.items():
+        _add_verbosity(command, top=False)
+        if not command.description and helps.get(name):  # registered without one: its one-line help, as a sentence
+            text = str(helps[name])
+            command.description = text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
     return parser
+
+
+def _add_verbosity(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """``-q``/``-v`` on the main parser and on each sub-command; a sub-command's own ``-v`` (more detail in its
+    report) is kept. After the sub-command they default to SUPPRESS so they never undo the ones given before it."""
+    taken = {s for action in parser._actions for s in action.option_strings}
+    default = False if top else argparse.SUPPRESS
+    if "-q" not in taken:
+        parser.add_argument(
+            "-q",
+            "--quiet",
+            action="store_true",
+            default=default,
+            help="only warnings and errors on stderr, no progress",
+        )
+    if "-v" not in taken:
+        parser.add_argument(
+            "-v", "--verbose", action="store_true", default=default, help="more detail (debug log lines on stderr)"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -142,7 +107,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
+    level = (
+        logging.WARNING if args.quiet else logging.DEBUG if args.verbose and args.command != "check" else logging.INFO
+    )
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("xtts_qa").setLevel(level)
     for noisy in ("TTS", "trainer", "transformers", "numba", "faster_whisper", "httpx", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     return _run_guarded(args)
@@ -150,11 +119,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_guarded(args: argparse.Namespace) -> int:
     """The error boundary of every command: one line on stderr and exit 2, never a traceback (it goes to the
-    debug log: ``XTTS_QA_DEBUG=1`` prints it)."""
+    debug log: ``XTTS_QA_DEBUG=1`` prints it). ``[tool.xtts_qa]`` is read here, once, into ``args.settings``."""
     from xtts_qa.errors import EnvironmentProblem
     from xtts_qa.inputs import describe_os_error
+    from xtts_qa.settings import load_settings
 
     try:
+        args.settings = load_settings()
         return int(args.func(args))
     except EnvironmentProblem as err:  # the machine, not the user's files
         print(f"xtts-qa: environment problem: {err}", file=sys.stderr)
@@ -175,8 +146,8 @@ def _run_guarded(args: argparse.Namespace) -> int:
     except (RecursionError, MemoryError) as exc:
         log.debug("unbounded input", exc_info=True)
         print(
-            f"xtts-qa: error: an input needs more {'nesting' if isinstance(exc, RecursionError) else 'memory'} than this "
-            "check may use (see README: Resource limits). Fix: check the files you passed.",
+            f"xtts-qa: error: an input needs more {'nesting' if isinstance(exc, RecursionError) else 'memory'} "
+            "than this check may use (see README: Resource limits). Fix: check the files you passed.",
             file=sys.stderr,
         )
         return 2
@@ -186,7 +157,8 @@ def _run_guarded(args: argparse.Namespace) -> int:
         log.debug("internal error", exc_info=True)
         text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         print(
-            f"xtts-qa: internal error: {type(exc).__name__}: {text} (please report it; XTTS_QA_DEBUG=1 shows the traceback)",
+            f"xtts-qa: internal error: {type(exc).__name__}: {text} "
+            "(please report it; XTTS_QA_DEBUG=1 shows the traceback)",
             file=sys.stderr,
         )
         return 2

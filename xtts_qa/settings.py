@@ -34,8 +34,8 @@ else:  # pragma: no cover - Python 3.10 only
 
 __all__ = ["FAIL_ON", "ENGINES", "INTENTS", "Settings", "find_pyproject", "load_settings"]
 
-#: the values ``fail_on`` accepts: the lowest severity that fails a run
-FAIL_ON = ("error", "warning")
+#: the values ``fail_on`` accepts: the least severe finding that fails a run (as :mod:`xtts_qa.verdict` reads them)
+FAIL_ON = ("error", "warning", "info")
 #: the execution engines (``xtts-qa sweep --engine``)
 ENGINES = ("local", "ray")
 #: what a user means to do with a checkpoint (``check --intent``)
@@ -55,7 +55,7 @@ class Settings:
         intent: "inference", "finetune" or "restore"; None means the command's default ("inference").
         select: rules to run (codes, prefixes, groups or names); empty means all.
         ignore: rules to skip.
-        fail_on: the lowest finding severity that fails a run: "error" (default) or "warning".
+        fail_on: the least severe finding that fails a run: "error" (default), "warning" or "info".
         baseline: file of accepted findings (by checkpoint digest and code).
         history: the run-history file (SQLite) that ``gate``, ``compare`` and ``dashboard`` read.
         report_dir: where run records (summary.json, sentences.jsonl, report.html) are written.

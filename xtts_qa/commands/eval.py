@@ -16,18 +16,24 @@ __all__ = ["register", "options_from_args"]
 
 
 def _add_options(p: argparse.ArgumentParser) -> None:
+    from xtts_qa.commands import add_record_options
+
     p.add_argument(
         "candidate", help="candidate model folder or checkpoint (xtts backend), or the {model} string (command backend)"
     )
     p.add_argument("--base", help="base model to compare with, synthesised with the same suite, seeds and environment")
     p.add_argument(
-        "--suite", default="smoke-en", help="suite name (suites/NAME.yaml) or path to a suite YAML (default: smoke-en)"
+        "--suite",
+        default=None,
+        help="suite name (suites/NAME.yaml) or path to a suite YAML (default: the first of suites in "
+        "[tool.xtts_qa], else smoke-en)",
     )
     p.add_argument(
         "--backend",
         choices=("xtts", "command"),
         default=None,
-        help="xtts: coqui-tts model folders (default); command: a command line that writes a wav (implied by --command)",
+        help="xtts: coqui-tts model folders (default); command: a command line that writes a wav "
+        "(implied by --command)",
     )
     p.add_argument(
         "--command",
@@ -39,7 +45,11 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--base-command", default=None, metavar="TEMPLATE", help="template for the base (default: --command)"
     )
-    p.add_argument("--device", default="auto", help="auto (CUDA when present, else CPU), cpu or cuda")
+    p.add_argument(
+        "--device",
+        default=None,
+        help="auto (CUDA when present, else CPU; the default), cpu or cuda ([tool.xtts_qa] device)",
+    )
     p.add_argument(
         "--asr-model",
         default=None,
@@ -49,7 +59,7 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--asr-compute-type", default="default", help="CTranslate2 compute type (default: int8 on CPU, float16 on CUDA)"
     )
-    p.add_argument("--asr-beam-size", type=int, default=5)
+    p.add_argument("--asr-beam-size", type=int, default=5, help="beam size of the ASR decoder (default 5)")
     p.add_argument("--asr-workers", type=int, default=2, help="clips transcribed at once")
     p.add_argument(
         "--no-language-id",
@@ -61,12 +71,15 @@ def _add_options(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="EXPR",
-        help="gate such as 'wer_delta <= 0.05' or 'similarity_ref >= 0.6'; replaces the suite's gate on that metric; repeatable",
+        help="gate such as 'wer_delta <= 0.05' or 'similarity_ref >= 0.6'; replaces the suite's gate on that metric; "
+        "repeatable (default: gates in [tool.xtts_qa])",
     )
-    p.add_argument("--temperature", type=float, default=None)
-    p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--top-p", type=float, default=None)
-    p.add_argument("--repetition-penalty", type=float, default=None)
+    p.add_argument("--temperature", type=float, default=None, help="XTTS sampling temperature (default: the suite's)")
+    p.add_argument("--top-k", type=int, default=None, help="XTTS top-k sampling (default: the suite's)")
+    p.add_argument("--top-p", type=float, default=None, help="XTTS nucleus sampling (default: the suite's)")
+    p.add_argument(
+        "--repetition-penalty", type=float, default=None, help="XTTS repetition penalty (default: the suite's)"
+    )
     p.add_argument(
         "--max-audio-tokens", type=int, default=None, help="lower XTTS's 602-code generation cap to bound run time"
     )
@@ -74,22 +87,27 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="synthesise and transcribe everything again")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
-        "--strict", action="store_true", help="an inconclusive gate (interval straddles the threshold) fails the run"
+        "--strict",
+        action="store_true",
+        default=None,
+        help="an inconclusive gate (interval straddles the threshold) fails the run ([tool.xtts_qa] strict)",
     )
     p.add_argument(
         "--out",
         default=None,
         metavar="DIR",
-        help="write audio, report.json, summary.json, sentences.jsonl and report.html here (default: a run folder in the xtts_qa cache)",
+        help="write the audio and the run record (summary.json, sentences.jsonl, report.html) into this folder; "
+        "its parent is then the default report folder (default: audio in the xtts_qa cache, the run record in "
+        "REPORT_DIR/<run id>)",
     )
+    add_record_options(p)
     p.add_argument(
-        "--history",
-        default=None,
-        metavar="FILE",
-        help="SQLite run history to append to (default: history.sqlite next to the --out folder; 'off' to disable)",
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show text and transcript of every sentence",
     )
-    p.add_argument("--label", default="", help="a free label stored with the run (CI job, branch)")
-    p.add_argument("-v", "--verbose", action="store_true", help="show text and transcript of every sentence")
 
 
 def options_from_args(args: argparse.Namespace) -> object:
@@ -115,15 +133,16 @@ def options_from_args(args: argparse.Namespace) -> object:
     if args.asr_workers < 1 or args.asr_beam_size < 1:
         raise UsageError("--asr-workers and --asr-beam-size must be at least 1.")
     out = Path(args.out) if args.out else cache_dir("eval", "runs") / time.strftime("%Y%m%d-%H%M%S")
+    device = args.device or "auto"
     return EvalOptions(
         backend=backend,
         command=args.command or DEFAULT_COMMAND,
         base_command=args.base_command,
-        device=args.device,
+        device=device,
         synth=synth,
         asr=AsrOptions(
             model=args.asr_model,
-            device=args.device,
+            device=device,
             compute_type=args.asr_compute_type,
             beam_size=args.asr_beam_size,
             workers=args.asr_workers,
@@ -133,39 +152,61 @@ def options_from_args(args: argparse.Namespace) -> object:
         out_dir=out,
         use_cache=not args.no_cache,
         limit=args.limit,
-        strict=args.strict,
+        strict=bool(args.strict),
     )
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from xtts_qa.commands import record_destination
     from xtts_qa.evaluation.eval_text import render_eval
     from xtts_qa.evaluation.filing import file_eval_run
     from xtts_qa.evaluation.runner import run_eval
     from xtts_qa.reporting.record import utc_now
+    from xtts_qa.settings import load_settings
+    from xtts_qa.verdict import decide
 
     started = utc_now()
-    options = options_from_args(args)
-    report = run_eval(args.candidate, args.base, args.suite, options)  # type: ignore[arg-type]
-    out = options.out_dir  # type: ignore[attr-defined]
-    history = (
-        None
-        if str(args.history or "").lower() in ("off", "none", "no", "0") and args.history
-        else Path(args.history)
-        if args.history
-        else out.parent / "history.sqlite"
+    settings = (getattr(args, "settings", None) or load_settings()).merged(
+        base=args.base, device=args.device, strict=args.strict, gates=list(args.gate) or None
     )
-    file_eval_run(report, out, history, started_at=started, label=args.label)
+    args.base = str(settings.base) if settings.base else None
+    args.device = settings.device
+    args.strict = settings.strict
+    args.gate = list(settings.gates)
+    suite = args.suite or (settings.suites[0] if settings.suites else "smoke-en")
+    options = options_from_args(args)
+    report = run_eval(args.candidate, args.base, suite, options)  # type: ignore[arg-type]
+    if args.out and not args.report_dir and settings.report_dir is None:
+        args.report_dir = str(Path(args.out).parent)  # --out names the run's folder: its parent is the report folder
+    report_dir, history = record_destination(args, settings)
+    policy: dict[str, object] = {"fail_on": settings.fail_on, "baseline": None, "gates": [], "strict": settings.strict}
+    record, paths = file_eval_run(
+        report,
+        Path(args.out) if args.out and report_dir is not None else None,  # --no-record: audio only, no record
+        history,
+        started_at=started,
+        label=args.label,
+        report_dir=report_dir,
+        policy=policy,
+    )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
-        print(render_eval(report, colour=sys.stdout.isatty(), verbose=args.verbose))
-    return report.exit_code
+        print(render_eval(report, colour=sys.stdout.isatty(), verbose=bool(getattr(args, "verbose", False))))
+        if paths is not None and not getattr(args, "quiet", False):
+            print(f"run record: {paths.folder}")
+    return decide(record).exit_code
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``eval`` sub-command."""
     p = sub.add_parser(
-        "eval", help="listening evaluation: synthesise a suite, transcribe, score and gate against the base model"
+        "eval",
+        help="listening evaluation: synthesise a suite, transcribe, score and gate against the base model",
+        description="Synthesise a suite of sentences with the candidate (and its base model, same seeds and "
+        "environment), transcribe them with Whisper, score WER/CER, speaker similarity and timing, and apply the "
+        "suite's gates. Writes a run record and a history row like the pytest plugin; exits 0 (gates passed), "
+        "1 (a gate failed) or 2 (the evaluation cannot run). Defaults come from [tool.xtts_qa].",
     )
     _add_options(p)
     p.set_defaults(func=_cmd_eval)
