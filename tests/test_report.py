@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 from plugin_helpers import run_record
 
 from xtts_qa.cli import main
@@ -56,6 +58,25 @@ def test_html_is_self_contained_with_players_and_plots(tmp_path: Path) -> None:
         assert not src.startswith("/") and (tmp_path / "reports" / "r1" / src).is_file()
     assert html.count('<svg class="plot"') == 2 and 'class="bar"' in html
     assert "XQ401" in html and "copy dvae.pth from the base" in html and "something else entirely" in html
+
+
+def test_report_states_the_runs_verdict_and_why(tmp_path: Path) -> None:
+    failed = run_record("r1", "2026-01-01T00:00:00+00:00", errors=1)
+    html = write_run(failed, tmp_path / "reports").html.read_text()
+    verdict = failed.verdict()
+    assert verdict.outcome == "fail" and verdict.reasons
+    assert re.search(r'<h1>xtts-qa run <span class="badge fail">FAIL</span></h1>', html)
+    for reason in verdict.reasons:  # each reason decide() gives, one list item each
+        assert f"<li>{escape(reason)}</li>" in html
+    partial = dataclasses.replace(
+        run_record("r2", "2026-01-01T00:00:00+00:00"),
+        partial=True,
+        coverage={"items": {"ran": 1, "collected": 4}, "why": "-k smoke"},
+    )
+    html = write_run(partial, tmp_path / "reports").html.read_text()
+    assert partial.verdict().outcome == "inconclusive"
+    assert '<span class="badge warn">INCONCLUSIVE</span>' in html
+    assert "Partial run:</b> ran 1 of 4 items (-k smoke)" in html
 
 
 def test_missing_audio_is_reported_not_fatal(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -162,9 +183,10 @@ def test_compare_prints_what_changed(tmp_path: Path, capsys: pytest.CaptureFixtu
     history = tmp_path / "h.sqlite"
     for r in (a, b):
         publish(r, tmp_path / "reports", history)
-    assert main(["-q", "compare", "previous", "latest", "--history", str(history)]) == 0
+    assert main(["-q", "compare", "previous", "latest", "--history", str(history)]) == 1  # b regressed
     assert "new finding XQ401" in capsys.readouterr().out
-    assert main(["-q", "compare", str(tmp_path / "reports" / a.run_id), "latest", "--history", str(history)]) == 0
+    assert main(["-q", "compare", str(tmp_path / "reports" / a.run_id), "latest", "--history", str(history)]) == 1
+    assert main(["-q", "compare", "latest", "previous", "--history", str(history)]) == 0  # b -> a got better
 
 
 def _history_with_regression(tmp_path: Path) -> Path:

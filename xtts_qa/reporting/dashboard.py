@@ -14,7 +14,7 @@ from markupsafe import Markup
 from xtts_qa import __version__
 from xtts_qa.evaluation.registry import plot_groups
 from xtts_qa.reporting.compare import regressions
-from xtts_qa.reporting.history import HistoryStore
+from xtts_qa.reporting.history import HistoryStore, RunSummary
 from xtts_qa.reporting.html import template_env
 from xtts_qa.reporting.record import RunRecord
 from xtts_qa.reporting.svg import line_chart
@@ -23,6 +23,9 @@ __all__ = ["render_dashboard", "write_dashboard"]
 
 #: eval metrics plotted per suite, in groups that share an axis (from the metric registry)
 _EVAL_PLOTS = plot_groups()
+#: a run's outcome by exit code, for runs stored before outcomes were, and its badge colour
+_OUTCOMES = {0: "pass", 1: "fail", 2: "inconclusive"}
+_OUTCOME_KIND = {"pass": "pass", "fail": "fail", "inconclusive": "warn"}
 
 
 def _href(report_path: str | None, out_dir: Path) -> str | None:
@@ -30,6 +33,11 @@ def _href(report_path: str | None, out_dir: Path) -> str | None:
     if not report_path:
         return None
     return Path(os.path.relpath(Path(report_path).resolve(), out_dir.resolve())).as_posix()
+
+
+def _outcome(summary: RunSummary) -> str:
+    """The stored verdict's outcome (runs stored before outcomes were: from the exit code)."""
+    return summary.outcome or _OUTCOMES.get(summary.exit_code, "inconclusive")
 
 
 def _trend(records: list[RunRecord], checkpoint: str, suite: str) -> list[Markup]:
@@ -100,7 +108,9 @@ def render_dashboard(store: HistoryStore, out_path: str | Path, limit: int = 200
             "started_at": s.started_at,
             "source": s.source,
             "label": s.label,
-            "exit_code": s.exit_code,
+            "outcome": _outcome(s),
+            "kind": _OUTCOME_KIND.get(_outcome(s), "fail"),
+            "partial": s.partial,
             "checkpoints": record.checkpoints,
             "suites": sorted({e.suite for e in record.evals}),
         }

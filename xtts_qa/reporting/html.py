@@ -19,13 +19,14 @@ from markupsafe import Markup
 from xtts_qa import __version__
 from xtts_qa.reporting.record import EVAL_METRICS, HIGHER_IS_BETTER, CheckEntry, EvalEntry, RunRecord
 from xtts_qa.reporting.svg import bar_chart
+from xtts_qa.verdict import coverage_line, decide
 
 __all__ = ["fmt", "render_report", "template_env"]
 
 _SEVERITY_BADGE = {"error": "fail", "warning": "warn", "info": "info"}
+#: badge colour of a gate's or a run's outcome
 _OUTCOME_BADGE = {"pass": "pass", "fail": "fail", "inconclusive": "warn", "not-applicable": "info"}
 _AUDIO_ROLES = (("audio", "candidate"), ("base_audio", "base"), ("reference_audio", "reference"))
-_RUN_LABEL = {0: "PASS", 1: "FAIL", 2: "CANNOT RUN"}
 
 
 def fmt(value: Any, digits: int = 3) -> str:
@@ -216,8 +217,15 @@ def _provenance(record: RunRecord) -> list[dict[str, Any]]:
 
 
 def _run_verdict(record: RunRecord) -> dict[str, Any]:
-    code = record.exit_code
-    return {"label": _RUN_LABEL.get(code, "FAIL"), "kind": "pass" if code == 0 else "fail", "reasons": []}
+    """The run's one verdict (:func:`xtts_qa.verdict.decide` under its stored policy): outcome, reasons, notes."""
+    verdict = decide(record)
+    return {
+        "label": verdict.outcome.upper(),
+        "kind": _OUTCOME_BADGE.get(verdict.outcome, "fail"),
+        "reasons": list(verdict.reasons),
+        "notes": list(verdict.notes),
+        "coverage": coverage_line(record.coverage) if record.partial else "",
+    }
 
 
 def render_report(record: RunRecord, audio: Mapping[str, str] | None = None) -> str:
