@@ -156,6 +156,10 @@ class RunRecord:
     coverage: dict[str, Any] = field(default_factory=dict)
     policy: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_POLICY))
 
+    def __post_init__(self) -> None:
+        # a policy given in part (``{"fail_on": "warning"}``) is completed, so records round-trip equal
+        object.__setattr__(self, "policy", policy_of(self.policy))
+
     def verdict(self) -> Verdict:
         """The run's :class:`xtts_qa.verdict.Verdict` under its stored policy (see :func:`xtts_qa.verdict.decide`)."""
         from xtts_qa.verdict import decide
