@@ -352,7 +352,7 @@ class HistoryStore:
         dry_run: bool = False,
         now: datetime | None = None,
     ) -> list[str]:
-        """Delete old runs (with their outcomes and metrics) in one transaction; returns the ids deleted.
+        """Delete old runs (with their outcomes and metrics) in one transaction; returns the ids deleted, oldest first.
 
         A run is deleted when it is outside the newest ``keep`` runs and (when given) started more than
         ``older_than_days`` ago; with only one of the two, that one decides. The latest complete run is never
@@ -390,7 +390,7 @@ class HistoryStore:
                         run_id
                         for i, (run_id, started) in enumerate(rows)
                         if (keep is None or i >= keep) and old(str(started)) and run_id != protected
-                    ]
+                    ][::-1]  # oldest first
                     if not dry_run:
                         for start in range(0, len(doomed), 500):
                             chunk = doomed[start : start + 500]
