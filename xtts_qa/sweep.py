@@ -8,28 +8,39 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 __all__ = ["register", "sweep_options_from_args"]
 
 
 def _add_options(p: argparse.ArgumentParser) -> None:
     from xtts_qa.cli import add_rule_options
+    from xtts_qa.commands import add_record_options
 
-    p.add_argument("checkpoints", nargs="+", help="model folders or trainer checkpoints (e.g. run/checkpoint_*.pth)")
+    p.add_argument(
+        "checkpoints",
+        nargs="*",
+        help="model folders or trainer checkpoints, or globs of them (e.g. 'run/checkpoint_*.pth'; default: "
+        "checkpoints in [tool.xtts_qa])",
+    )
     add_rule_options(p)
     p.add_argument(
-        "--suite", action="append", default=[], help="suite name or YAML file; repeatable (default: smoke-en)"
+        "--suite",
+        action="append",
+        default=[],
+        help="suite name or YAML file; repeatable (default: suites in [tool.xtts_qa], else smoke-en)",
     )
     p.add_argument("--no-eval", action="store_true", help="only the structural check")
     p.add_argument(
         "--engine",
         choices=("local", "ray"),
-        default="local",
-        help="where the work runs: local (this process, default) or ray (a Ray cluster; pip install 'xtts_qa[ray]')",
+        default=None,
+        help="where the work runs: local (this process, default) or ray (a Ray cluster; pip install 'xtts_qa[ray]'); "
+        "default: engine in [tool.xtts_qa], else local",
     )
     p.add_argument(
-        "--ray-address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)"
+        "--ray-address",
+        default=None,
+        help="Ray cluster address (default: ray_address in [tool.xtts_qa], else RAY_ADDRESS, else a local cluster)",
     )
     p.add_argument("--batch-size", type=int, default=4, help="sentences per work unit (default 4)")
     p.add_argument(
@@ -45,7 +56,9 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads", type=int, default=0, help="torch threads per worker (default: as many as this process uses)"
     )
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument(
+        "--device", default=None, help="auto (CUDA when present; the default), cpu or cuda ([tool.xtts_qa] device)"
+    )
     p.add_argument(
         "--asr-model", default=None, help="faster-whisper model name (local cache only) or CTranslate2 folder"
     )
@@ -55,18 +68,14 @@ def _add_options(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="EXPR",
-        help="gate override such as 'wer_delta <= 0.05'; repeatable",
+        help="gate override such as 'wer_delta <= 0.05'; repeatable (default: gates in [tool.xtts_qa])",
     )
     p.add_argument(
         "--max-audio-tokens", type=int, default=None, help="lower XTTS's 602-code generation cap to bound run time"
     )
     p.add_argument("--limit", type=int, default=None, help="only the first N sentences of each suite")
-    p.add_argument("--reports", default="reports", metavar="DIR", help="where the run's report goes (default: reports)")
-    p.add_argument(
-        "--history", default=None, metavar="FILE", help="SQLite history to append to (default: REPORTS/history.sqlite)"
-    )
-    p.add_argument("--no-record", action="store_true", help="write no report and no history entry")
-    p.add_argument("--label", default="", help="a label stored with the run (CI job, branch)")
+    add_record_options(p)
+    p.add_argument("--reports", dest="report_dir", default=None, metavar="DIR", help="the same as --report-dir")
     p.add_argument("--json", action="store_true", help="print one JSON document with a `checkpoints` list")
 
 
@@ -88,25 +97,41 @@ def sweep_options_from_args(args: argparse.Namespace) -> object:
     for name in ("synth_actors", "asr_actors", "max_inflight", "max_retries", "threads"):
         if getattr(args, name) < 0:
             raise UsageError(f"--{name.replace('_', '-')} must not be negative.")
+    from xtts_qa.commands import record_destination
+    from xtts_qa.settings import load_settings
+
+    settings = (getattr(args, "settings", None) or load_settings()).merged(
+        base=args.base,
+        intent=args.intent,
+        select=split_list(args.select),
+        ignore=split_list(args.ignore),
+        engine=args.engine,
+        ray_address=args.ray_address,
+        device=args.device,
+        suites=list(args.suite) or None,
+        gates=list(args.gate) or None,
+    )
+    device = settings.device or "auto"
     synth = SynthOptions()
     if args.max_audio_tokens is not None:
         synth = replace(synth, max_audio_tokens=args.max_audio_tokens)
     eval_options = EvalOptions(
-        device=args.device,
+        device=device,
         synth=synth,
-        asr=AsrOptions(model=args.asr_model, device=args.device, workers=args.asr_workers),
-        gates=tuple(args.gate),
+        asr=AsrOptions(model=args.asr_model, device=device, workers=args.asr_workers),
+        gates=settings.gates,
         progress=False,
         limit=args.limit,
     )
-    reports = None if args.no_record else Path(args.reports)
-    history = None if reports is None else Path(args.history) if args.history else reports / "history.sqlite"
+    reports, history = record_destination(args, settings)
     return SweepOptions(
-        engine=args.engine,
-        ray_address=args.ray_address,
-        suites=tuple(args.suite) or ("smoke-en",),
+        engine=settings.engine,
+        ray_address=settings.ray_address,
+        suites=settings.suites or ("smoke-en",),
         eval_options=eval_options,
-        check_options=CheckOptions(intent=args.intent, select=split_list(args.select), ignore=split_list(args.ignore)),
+        check_options=CheckOptions(
+            intent=settings.intent or "inference", select=settings.select, ignore=settings.ignore
+        ),
         evaluate=not args.no_eval,
         batch_size=args.batch_size,
         synth_actors=args.synth_actors,
@@ -121,16 +146,18 @@ def sweep_options_from_args(args: argparse.Namespace) -> object:
 
 
 def _render(report: object) -> str:
+    from xtts_qa.progress import plural
+
     data = report.to_dict()  # type: ignore[attr-defined]
     units = data["units"]
     lines = [
-        f"xtts-qa sweep on {data['engine']}: {len(data['checkpoints'])} checkpoints, "
-        f"{units['total']} units ({units['cached']} cached, {units['run']} run, {units['retried']} retried)"
+        f"xtts-qa sweep on {data['engine']}: {plural(len(data['checkpoints']), 'checkpoint')}, "
+        f"{plural(units['total'], 'unit')} ({units['cached']} cached, {units['run']} run, {units['retried']} retried)"
     ]
     for c in data["checkpoints"]:
         verdict = {0: "PASS", 1: "FAIL", 2: "ERROR"}.get(c["exit_code"], "?")
         errors = sum(1 for f in c["findings"] if f.get("severity") == "error")
-        parts = [f"{verdict:5} {c['label']}", f"check exit {c['check_exit_code']} ({errors} errors)"]
+        parts = [f"{verdict:5} {c['label']}", f"check exit {c['check_exit_code']} ({plural(errors, 'error')})"]
         for suite, metrics in c["metrics"].items():
             cand = (metrics or {}).get("candidate") or {}
             failed = [g["expr"] for g in c["gates"][suite] if not g["passed"]]
@@ -145,9 +172,18 @@ def _render(report: object) -> str:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    from xtts_qa.commands.check import expand_targets
+    from xtts_qa.errors import UsageError
     from xtts_qa.execution.driver import run_sweep
 
-    report = run_sweep(args.checkpoints, args.base, sweep_options_from_args(args))  # type: ignore[arg-type]
+    options = sweep_options_from_args(args)
+    settings = args.settings if getattr(args, "settings", None) is not None else None
+    patterns = list(args.checkpoints) or (list(settings.checkpoints) if settings is not None else [])
+    if not patterns:
+        raise UsageError("sweep needs at least one checkpoint (or `checkpoints` in [tool.xtts_qa] of pyproject.toml).")
+    targets = [str(p) for p in expand_targets(patterns)]
+    base = args.base or (str(settings.base) if settings is not None and settings.base else None)
+    report = run_sweep(targets, base, options)  # type: ignore[arg-type]
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -158,7 +194,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``sweep`` sub-command."""
     p = sub.add_parser(
-        "sweep", help="check many checkpoints and evaluate the healthy ones, locally or on a Ray cluster"
+        "sweep",
+        help="check many checkpoints and evaluate the healthy ones, locally or on a Ray cluster",
+        description="Structural check of every checkpoint (CPU tasks), then evaluation of those that pass (work "
+        "units = checkpoint x suite x sentence batch), on this machine (--engine local) or a Ray cluster "
+        "(--engine ray). Results go to the evaluation cache, one run record and the history; an interrupted sweep "
+        "started again runs only what is missing. engine, ray_address, suites, gates and checkpoints default from "
+        "[tool.xtts_qa].",
     )
     _add_options(p)
     p.set_defaults(func=_cmd_sweep)

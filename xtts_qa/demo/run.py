@@ -8,12 +8,12 @@ import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
 from xtts_qa.cache import cache_dir
 from xtts_qa.check_text import render_check
 from xtts_qa.demo.scenarios import SCENARIOS, Family, Scenario
 from xtts_qa.engine import check
+from xtts_qa.errors import UsageError
+from xtts_qa.progress import plural, progress
 from xtts_qa.results import CheckReport, Severity
 from xtts_qa.rules import CheckOptions
 
@@ -35,7 +35,7 @@ def run_structural_demo(root: Path, size: str = "tiny", names: list[str] | None 
     log.info("base model ready in %s (%.1fs)", family.base.folder, time.perf_counter() - started)
     rows = []
     chosen = [s for s in SCENARIOS if names is None or s.name in names]
-    for s in tqdm(chosen, desc="scenarios", unit="model", file=sys.stderr, disable=None):
+    for s in progress(chosen, "scenarios", "model"):
         target = s.build(family)
         report = check(target, family.base.folder if s.with_base else None, CheckOptions(intent=s.intent))
         rows.append((s, report, not s.mismatches(report)))
@@ -52,10 +52,28 @@ def _table(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
+def scenario_names(requested: list[str]) -> list[str] | None:
+    """The scenarios ``--scenario`` asked for (repeatable, comma-separated), or None for all of them.
+
+    Raises:
+        UsageError: a name is not a catalogued scenario (the message lists the valid names).
+    """
+    names = [n.strip() for item in requested for n in item.split(",") if n.strip()]
+    known = [s.name for s in SCENARIOS]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UsageError(
+            f"unknown scenario{'s' if len(unknown) > 1 else ''} {', '.join(repr(n) for n in unknown)}; "
+            f"valid names: {', '.join(known)}."
+        )
+    return names or None
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
+    names = scenario_names(args.scenario)
     root = Path(args.out) if args.out else cache_dir("demo", args.size)
-    rows, _ = run_structural_demo(root, args.size, args.scenario or None)
-    print(f"Structural check of {len(rows)} catalogued situations ({args.size} XTTS-v2 models in {root})\n")
+    rows, _ = run_structural_demo(root, args.size, names)
+    print(f"Structural check of {plural(len(rows), 'catalogued situation')} ({args.size} XTTS-v2 models in {root})\n")
     print(_table(rows))
     for s, report, _ in rows:
         if s.name in _SHOWCASE:
@@ -116,19 +134,31 @@ def evaluation_demo(root: Path, args: argparse.Namespace) -> int:
             f"{fmt(m.similarity_ref, '.2f')}  rtf {fmt(m.rtf, '.2f')}  gates failed: {failed}"
         )
         worst = max(report.sentences, key=lambda s: s.wer)
-        print(
-            f"    worst sentence: {worst.text!r} heard as {worst.transcript or '(nothing)'!r} [{', '.join(worst.flags) or 'no flags'}]"
-        )
+        flags = ", ".join(worst.flags) or "no flags"
+        print(f"    worst sentence: {worst.text!r} heard as {worst.transcript or '(nothing)'!r} [{flags}]")
     print(f"\naudio and reports under {root / 'eval'}")
     return 0 if as_expected else 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="build a family of small real XTTS-v2 models (healthy and broken) and check them")
+    """Add the ``demo`` sub-command."""
+    p = sub.add_parser(
+        "demo",
+        help="build a family of small real XTTS-v2 models (healthy and broken) and check them",
+        description="Build the catalogued scenarios (a healthy fine-tune and each known way a checkpoint breaks) as "
+        "small real XTTS-v2 models with coqui-tts, check each one, and say whether every verdict matches the "
+        "catalogue; then a short listening evaluation. Exits 0 when everything behaved as catalogued.",
+    )
     p.add_argument("--out", help="where to build the models (default: the xtts_qa cache, outside the repo)")
     p.add_argument(
         "--size", choices=("tiny", "full"), default="tiny", help="tiny (seconds) or full XTTS-v2 size (1.87 GB each)"
     )
-    p.add_argument("--scenario", action="append", default=[], help="only these scenarios (repeatable)")
+    p.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"only these scenarios (repeatable, comma-separated): {', '.join(s.name for s in SCENARIOS)}",
+    )
     p.add_argument("--no-eval", action="store_true", help="skip the short listening evaluation")
     p.set_defaults(func=_cmd_demo)
