@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -133,6 +135,7 @@ class HistoryStore:
         self.path = Path(path)
         self.timeout_s = timeout_s
         self.retries = retries
+        self._local = threading.local()
 
     def _retry(self, action: Callable[[], _T]) -> _T:
         delay = 0.05
@@ -147,21 +150,52 @@ class HistoryStore:
                 delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")
 
+    def __getstate__(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k != "_local"}  # connections do not cross processes
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+
+    def close(self) -> None:
+        """Close this thread's connection (a later call opens a new one)."""
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
+
     @contextmanager
     def _connect(self, *, create: bool) -> Iterator[sqlite3.Connection]:
-        if not create and not self.path.exists():
-            raise InputError(
-                self.path, "no history here yet.", "run `pytest` with the xtts_qa plugin (or pass --history) first."
-            )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(self.path), timeout=self.timeout_s, isolation_level=None)
+        """This thread's connection, opened (and the schema created or migrated) on first use.
+
+        Kept open between calls: closing the last connection to a WAL database checkpoints and fsyncs it, which
+        made every append cost tens of milliseconds on a busy disk.
+        """
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid() or not self.path.exists():
+            if not create and not self.path.exists():
+                raise InputError(
+                    self.path,
+                    "no history here yet.",
+                    "run `pytest` with the xtts_qa plugin (or pass --history) first.",
+                )
+            self.close()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), timeout=self.timeout_s, isolation_level=None)
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
+                conn.execute("PRAGMA foreign_keys = ON")
+                self._retry(lambda: self._ensure_schema(conn))  # creates, or migrates an older file before reading
+            except BaseException:
+                conn.close()
+                raise
+            self._local.conn, self._local.pid = conn, os.getpid()
         try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            self._retry(lambda: self._ensure_schema(conn))  # creates, or migrates an older file before reading
             yield conn
-        finally:
-            conn.close()
+        except sqlite3.DatabaseError as exc:
+            if not (isinstance(exc, sqlite3.OperationalError) and _locked(exc)):
+                self.close()  # a broken or replaced file: the next call opens it afresh
+            raise
 
     @staticmethod
     def _ensure_schema(conn: sqlite3.Connection) -> None:
@@ -268,7 +302,20 @@ class HistoryStore:
             + " ORDER BY seq DESC"
         )
         rows = self._query(sql + (f" LIMIT {int(limit)}" if limit else ""))
-        return [RunSummary(*row[:6], bool(row[6]), row[7], row[8]) for row in reversed(rows)]
+        return [
+            RunSummary(
+                run_id=row[0],
+                started_at=row[1],
+                source=row[2],
+                label=row[3],
+                exit_code=int(row[4]),
+                report_path=row[5],
+                partial=bool(row[6]),
+                finished_at=row[7],
+                outcome=row[8],
+            )
+            for row in reversed(rows)
+        ]
 
     def count(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM runs")[0][0])
@@ -403,6 +450,7 @@ class HistoryStore:
                     raise
                 if vacuum and doomed and not dry_run:
                     conn.execute("VACUUM")
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the smaller file lands on disk now
                 return doomed
 
         deleted = self._retry(work)
