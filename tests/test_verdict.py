@@ -17,7 +17,16 @@ from xtts_qa.baseline import Baseline
 from xtts_qa.cli import main
 from xtts_qa.errors import UsageError
 from xtts_qa.evaluation.gates import GateResult, parse_gate
-from xtts_qa.reporting import CheckEntry, EvalEntry, HistoryStore, RunRecord, publish, write_run
+from xtts_qa.reporting import (
+    CheckEntry,
+    EvalEntry,
+    HistoryStore,
+    RunRecord,
+    evaluate_run,
+    parse_gates,
+    publish,
+    write_run,
+)
 from xtts_qa.results import CheckReport, RuleResult, Status
 from xtts_qa.verdict import Verdict, decide
 
@@ -64,6 +73,12 @@ def _eval(*, gates_pass: bool = True, inconclusive: bool = False, strict: bool =
 
 def _record(run_id: str, checks=(), evals=(), **extra: Any) -> RunRecord:
     return RunRecord(run_id, T0, T0, "pytest", "matrix", tuple(checks), tuple(evals), **extra)
+
+
+def _with_run_gates(record: RunRecord, *exprs: str) -> RunRecord:
+    """What the pytest plugin stores for ``--xtts-gate``: the run-level gate results, no policy (issue 11, item 1)."""
+    results = evaluate_run(record, parse_gates(list(exprs)))
+    return dataclasses.replace(record, gates=tuple(r.to_dict() for r in results if r.source == "override"))
 
 
 def _baseline_file(tmp: Path) -> str:
@@ -125,6 +140,12 @@ CASES: dict[str, tuple[Callable[[Path], RunRecord], str, int, str]] = {
     ),
     "run-gate-warning": (
         lambda t: _record("r-rungate", [_check(warnings=1)], policy={"gates": ["health.warning <= 0"]}),
+        "fail",
+        1,
+        "health.warning",
+    ),
+    "stored-run-gate-warning": (
+        lambda t: _with_run_gates(_record("r-stored-gate", [_check(warnings=1)]), "health.warning <= 0"),
         "fail",
         1,
         "health.warning",
