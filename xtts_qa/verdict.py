@@ -74,7 +74,7 @@ class Verdict:
 def coverage_line(coverage: Mapping[str, Any]) -> str:
     """``ran 3 of 40 items, 1 of 38 rules (-k XQ401)`` from a record's ``coverage`` (empty text when unknown)."""
     parts = []
-    for kind in ("items", "rules", "sentences"):
+    for kind in ("items", "checkpoints", "rules", "sentences"):
         c = coverage.get(kind)
         if isinstance(c, Mapping) and c.get("collected") is not None:
             parts.append(f"{c.get('ran', '?')} of {c.get('collected')} {kind}")

@@ -15,9 +15,17 @@ __all__ = ["publish"]
 
 
 def publish(record: RunRecord, report_dir: str | Path, history: str | Path | None) -> RunPaths:
-    """Write ``record`` under ``report_dir`` and append it to the history at ``history`` (None: no history)."""
+    """Write ``record`` under ``report_dir`` and append it to the history at ``history`` (None: no history).
+
+    Partial runs are filed too (listed by ``xtts-qa history``) but never become ``latest``.
+    """
     paths = write_run(record, report_dir)
     if history is not None:
         HistoryStore(history).append(record, report_path=paths.html)
-        log.info("run %s appended to %s", record.run_id, history)
+        log.info(
+            "run %s appended to %s%s",
+            record.run_id,
+            history,
+            " (partial: kept out of latest, trends and regressions)" if record.partial else "",
+        )
     return paths
