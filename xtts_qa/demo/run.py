@@ -7,15 +7,14 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from xtts_qa.cache import cache_dir
-from xtts_qa.check_text import render_check
-from xtts_qa.demo.scenarios import SCENARIOS, Family, Scenario
-from xtts_qa.engine import check
 from xtts_qa.errors import UsageError
 from xtts_qa.progress import plural, progress
-from xtts_qa.results import CheckReport, Severity
-from xtts_qa.rules import CheckOptions
+
+if TYPE_CHECKING:  # torch and coqui-tts load only when the demo runs, not for `xtts-qa --help`
+    from xtts_qa.demo.scenarios import Family, Scenario
+    from xtts_qa.results import CheckReport
 
 log = logging.getLogger("xtts_qa")
 
@@ -25,11 +24,15 @@ __all__ = ["register", "run_structural_demo"]
 _SHOWCASE = ("sequential-broken-dvae", "merge-cross-base")
 
 
-Row = tuple[Scenario, CheckReport, bool]
+Row = tuple["Scenario", "CheckReport", bool]
 
 
 def run_structural_demo(root: Path, size: str = "tiny", names: list[str] | None = None) -> tuple[list[Row], Family]:
     """Build the family under ``root`` and check every scenario. Returns (scenario, report, as_catalogued) rows."""
+    from xtts_qa.demo.scenarios import SCENARIOS, Family
+    from xtts_qa.engine import check
+    from xtts_qa.rules import CheckOptions
+
     started = time.perf_counter()
     family = Family(root, size)
     log.info("base model ready in %s (%.1fs)", family.base.folder, time.perf_counter() - started)
@@ -43,6 +46,8 @@ def run_structural_demo(root: Path, size: str = "tiny", names: list[str] | None 
 
 
 def _table(rows: list[Row]) -> str:
+    from xtts_qa.results import Severity
+
     out = [f"{'scenario':28} {'exit':>4}  {'loads':5}  {'errors found':34} story"]
     for s, report, ok in rows:
         errors = sorted({f.code for f in report.findings if f.severity is Severity.ERROR}) or ["-"]
@@ -58,6 +63,8 @@ def scenario_names(requested: list[str]) -> list[str] | None:
     Raises:
         UsageError: a name is not a catalogued scenario (the message lists the valid names).
     """
+    from xtts_qa.demo.scenarios import SCENARIOS
+
     names = [n.strip() for item in requested for n in item.split(",") if n.strip()]
     known = [s.name for s in SCENARIOS]
     unknown = [n for n in names if n not in known]
@@ -70,6 +77,9 @@ def scenario_names(requested: list[str]) -> list[str] | None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from xtts_qa.cache import cache_dir
+    from xtts_qa.check_text import render_check
+
     names = scenario_names(args.scenario)
     root = Path(args.out) if args.out else cache_dir("demo", args.size)
     rows, _ = run_structural_demo(root, args.size, names)
@@ -158,7 +168,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help=f"only these scenarios (repeatable, comma-separated): {', '.join(s.name for s in SCENARIOS)}",
+        help="only these scenarios (repeatable, comma-separated; e.g. finetune, sequential-broken-dvae; an unknown "
+        "name lists the valid ones)",
     )
     p.add_argument("--no-eval", action="store_true", help="skip the short listening evaluation")
     p.set_defaults(func=_cmd_demo)
