@@ -273,3 +273,21 @@ def test_plurals() -> None:
         and plural(2, "pass") == "2 passes"
     )
     assert format_duration(3725) == "1:02:05" and format_duration(float("nan")) == "?"
+
+
+@pytest.mark.slow
+def test_eval_files_a_run_record_where_the_settings_say(tmp_path, capsys) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.xtts_qa]\nreport_dir = "qa/runs"\n')
+    argv = ["-q", "eval", "espeak", "--backend", "command", "--limit", "2", "--no-language-id", "--label", "ci-42"]
+    code = main(argv)
+    out = capsys.readouterr().out
+    (folder,) = [p for p in (tmp_path / "qa" / "runs").iterdir() if p.is_dir()]
+    summary = json.loads((folder / "summary.json").read_text())
+    assert code == summary["exit_code"] == 0, out
+    assert summary["source"] == "cli" and summary["label"] == "ci-42" and len(summary["evals"]) == 1
+    assert (folder / "report.html").is_file() and len((folder / "sentences.jsonl").read_text().splitlines()) == 2
+    history = HistoryStore(tmp_path / "qa" / "runs" / "history.sqlite")
+    assert history.count() == 1 and history.get(summary["run_id"]).evals[0].suite == "smoke-en"
+    assert f"run record: {folder}" not in out  # -q: no extra lines
+    assert main([*argv, "--no-record"]) == 0
+    assert len([p for p in (tmp_path / "qa" / "runs").iterdir() if p.is_dir()]) == 1
