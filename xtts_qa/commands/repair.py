@@ -14,6 +14,9 @@ import textwrap
 __all__ = ["register"]
 
 
+_LOADS: dict[bool | None, str] = {True: "yes", False: "no", None: "?"}
+
+
 def _wrap(text: str, indent: str = "  ") -> str:
     return textwrap.fill(text, width=110, initial_indent=indent, subsequent_indent=indent + "    ")
 
@@ -29,7 +32,7 @@ def _before_after(before: object, after: object) -> list[str]:
         verdict = {0: "HEALTHY", 1: "UNHEALTHY", 2: "CANNOT CHECK"}[r.exit_code]
         return (
             f"  {name:7} {verdict:12} errors: {', '.join(errors) or '-'}   warnings: {', '.join(warnings) or '-'}"
-            f"   loads in coqui-tts (strict): {'yes' if r.loads_in_coqui else 'no' if r.loads_in_coqui is False else '?'}"
+            f"   loads in coqui-tts (strict): {_LOADS[r.loads_in_coqui]}"
         )
 
     return [line("before", before), line("after", after)]
@@ -91,11 +94,14 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     weights = [w for w in split_list([args.weights])] if args.weights else []
     result = merge(args.inputs, args.base, weights, args.out, options)
     print(f"xtts-qa merge ({result.method}) -> {result.out}")
-    for path, w in zip(result.inputs, result.weights):
+    for path, w in zip(result.inputs, result.weights, strict=True):
         print(f"  {w:.6g} x {path}")
+    from xtts_qa.progress import plural
+
     print(
-        f"  averaged {result.merged} gpt.* tensors; copied {result.copied} frozen tensors and buffers and "
-        f"{len(result.support)} support files from the base bit-identically; provenance in {result.provenance}"
+        f"  averaged {plural(result.merged, 'gpt.* tensor')}; copied {result.copied} frozen tensors and buffers and "
+        f"{plural(len(result.support), 'support file')} from the base bit-identically; "
+        f"provenance in {result.provenance}"
     )
     print(render_check(result.after, colour=sys.stdout.isatty()))
     return result.after.exit_code
@@ -104,7 +110,11 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``repair`` and ``merge`` to the ``xtts-qa`` command line."""
     p = sub.add_parser(
-        "repair", help="fix what the check finds, safely, into a NEW folder (TARGET and BASE are never written)"
+        "repair",
+        help="fix what the check finds, safely, into a NEW folder (TARGET and BASE are never written)",
+        description="Plan and apply the safe repairs of what `xtts-qa check` finds (copy dvae.pth, mel_stats or the "
+        "frozen decoder tensors back from the base, fix the vocab/config pairing, ...) into a NEW folder; the target "
+        "and the base are never written. The repaired model is checked again and the before/after verdicts printed.",
     )
     p.add_argument("target", help="model folder or trainer checkpoint file to repair")
     p.add_argument(
@@ -127,7 +137,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_repair)
 
     p = sub.add_parser(
-        "merge", help="merge fine-tunes of one base: average only gpt.*, everything else bit-identical to the base"
+        "merge",
+        help="merge fine-tunes of one base: average only gpt.*, everything else bit-identical to the base",
+        description="Merge fine-tunes of one base model by a weighted average of their gpt.* tensors only; every "
+        "frozen tensor, buffer and support file is copied bit-identically from the base, and the result is checked.",
     )
     p.add_argument("inputs", nargs="+", help="two or more fine-tunes of BASE (model folders or checkpoint files)")
     p.add_argument("--base", required=True, help="the base model folder every input was fine-tuned from")
