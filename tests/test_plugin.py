@@ -137,13 +137,13 @@ def test_ini_settings_and_command_line_wins(pytester: pytest.Pytester, models: d
         xtts_intent = finetune
         xtts_report_dir = out/reports
     """)
-    result = pytester.runpytest("--collect-only", "-q")
+    result = pytester.runpytest("--collect-only", "-q", "--xtts")
     ids = [line for line in result.stdout.lines if "::" in line]
     assert ids and all(i.startswith("sequential-broken-dvae::XQ4") for i in ids)
-    overridden = pytester.runpytest("--collect-only", "-q", "--xtts-select=XQ6")
+    overridden = pytester.runpytest("--collect-only", "-q", "--xtts", "--xtts-select=XQ6")
     ids = [line for line in overridden.stdout.lines if "::" in line]
     assert ids and all("::XQ6" in i for i in ids)
-    ran = pytester.runpytest()
+    ran = pytester.runpytest("--xtts")
     assert ran.ret == pytest.ExitCode.TESTS_FAILED
     assert (pytester.path / "out" / "reports" / "history.sqlite").exists()  # relative to the ini file
 
@@ -252,7 +252,9 @@ def fake_eval(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple]:
     def load_suite(ref: str) -> evalbridge.SuiteSpec:
         return evalbridge.SuiteSpec("smoke", ref, ("s1", "s2", "s3"))
 
-    def run_suite(candidate: Path, base: Path | None, ref: str, device: str, gates: tuple[str, ...] = ()) -> dict:
+    def run_suite(
+        candidate: Path, base: Path | None, ref: str, device: str, gates: tuple[str, ...] = (), **engine: object
+    ) -> dict:
         calls.append((Path(candidate).name, ref, device, gates))
         failing = ("s2",) if "sequential" in str(candidate) else ()
         return eval_report(

@@ -5,17 +5,61 @@ Runs in the process that writes reports: the plain pytest process, or the xdist 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import pytest
-
+from xtts_qa.plugin.keys import COLLECTOR, base_id
 from xtts_qa.plugin.options import PluginSettings, Target
 from xtts_qa.reporting import CheckEntry, EvalEntry, RunPaths, RunRecord, evaluate_run, new_run_id, parse_gates, utc_now
 from xtts_qa.reporting.provenance import content_hash, environment
 from xtts_qa.results import RuleResult
 
-__all__ = ["RunCollector", "COLLECTOR"]
+__all__ = ["RunCollector", "COLLECTOR", "decide_run", "coverage_of", "unit_of"]
+
+
+def unit_of(nodeid: str) -> tuple[str, str]:
+    """(checkpoint, part) of an xtts item id: ``health`` for a rule item, else the suite's name."""
+    parts = base_id(nodeid).split("::")
+    label = parts[0]
+    if len(parts) >= 3:
+        return label, parts[1]
+    name = parts[1] if len(parts) > 1 else ""
+    return label, (name[len("eval-") :] if name.startswith("eval-") else "health")
+
+
+def coverage_of(planned: set[str], ran: set[str], why: str = "") -> tuple[bool, dict[str, Any]]:
+    """(partial, coverage) of a run: which xtts items, rules and sentences ran against those collected.
+
+    A run is partial when some checkpoint's structural check or some checkpoint x suite evaluation ran only in part
+    (``-k XQ401``, ``--lf``, an item id, ``-x``); a part that did not run at all (``-m health`` leaves the eval items
+    out) is simply not in the record, as with ``xtts-qa check``.
+    """
+    ran = ran & planned
+    touched = {unit_of(i) for i in ran}
+    missing = sorted(i for i in planned - ran if unit_of(i) in touched)
+
+    def count(ids: set[str], kind: str) -> int:
+        if kind == "rules":
+            return len({base_id(i).split("::")[1].split("-")[0] for i in ids if unit_of(i)[1] == "health"})
+        if kind == "sentences":
+            return sum(1 for i in ids if unit_of(i)[1] != "health" and not base_id(i).endswith("::gates"))
+        return len({unit_of(i)[0] for i in ids}) if kind == "checkpoints" else len(ids)
+
+    coverage: dict[str, Any] = {
+        kind: {"collected": count(planned, kind), "ran": count(ran, kind)}
+        for kind in ("items", "rules", "sentences", "checkpoints")
+    }
+    coverage["not_run"] = missing[:100]
+    if missing and why:
+        coverage["why"] = why
+    return bool(missing), coverage
+
+
+def decide_run(record: RunRecord) -> Any:
+    """The run's one verdict (:func:`xtts_qa.verdict.decide` under the policy stored with the record)."""
+    from xtts_qa.verdict import decide
+
+    return decide(record)
 
 
 @dataclass
@@ -38,6 +82,19 @@ class RunCollector:
     paths: RunPaths | None = None
     history_runs: int | None = None
     record: RunRecord | None = None
+    verdict: Any = None
+    failed_session: bool = False
+    planned: set[str] = field(default_factory=set)
+    ran: set[str] = field(default_factory=set)
+    why: str = ""
+
+    def add_planned(self, nodeids: Any) -> None:
+        """Item ids this run collected (from this process, or reported by an xdist worker as it finished)."""
+        self.planned.update(base_id(str(n)) for n in nodeids)
+
+    def ran_item(self, nodeid: str) -> None:
+        """Note that an item ran (or was skipped or errored in setup); only xtts items count (:func:`coverage_of`)."""
+        self.ran.add(base_id(nodeid))
 
     def add(self, payload: dict[str, Any]) -> None:
         """Take one item's payload (see :func:`xtts_qa.plugin.session.rule_payload` and the eval items)."""
@@ -72,7 +129,19 @@ class RunCollector:
             report = dict(entry["report"])
             report["sentences"] = [entry["sentences"][i] for i in sorted(entry["sentences"])]
             evals.append(EvalEntry(label, suite, report))
-        record = RunRecord(self.run_id, self.started_at, utc_now(), "pytest", settings.label, checks, tuple(evals))
+        partial, coverage = coverage_of(self.planned, self.ran, self.why)
+        record = RunRecord(
+            self.run_id,
+            self.started_at,
+            utc_now(),
+            "pytest",
+            settings.label,
+            checks,
+            tuple(evals),
+            partial=partial,
+            coverage=coverage,
+            policy=settings.policy,
+        )
         gates: tuple[dict[str, Any], ...] = ()
         if settings.gates:
             overrides = parse_gates(settings.gates)
@@ -85,25 +154,15 @@ class RunCollector:
                 t.label: {"target": str(t.path), "hash": content_hash(t.path)} for t in targets if t.label in used
             },
             "base": {"target": str(settings.base), "hash": content_hash(settings.base)} if settings.base else None,
+            "engine": settings.engine,
             "options": {
                 "intent": settings.intent,
                 "select": list(settings.select),
                 "ignore": list(settings.ignore),
                 "suites": list(settings.suites),
                 "gates": list(settings.gates),
+                "fail_on": settings.fail_on,
+                "engine": settings.engine,
             },
         }
-        return RunRecord(
-            record.run_id,
-            record.started_at,
-            record.finished_at,
-            record.source,
-            record.label,
-            record.checks,
-            record.evals,
-            gates,
-            provenance,
-        )
-
-
-COLLECTOR = pytest.StashKey[RunCollector]()
+        return replace(record, gates=gates, provenance=provenance)

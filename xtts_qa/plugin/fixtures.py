@@ -12,15 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from xtts_qa.checkpoint import Bundle
 from xtts_qa.plugin import evalbridge
-from xtts_qa.plugin.options import PluginSettings, Target
-from xtts_qa.plugin.session import SessionState, get_state
-from xtts_qa.results import CheckReport
+from xtts_qa.plugin.keys import get_settings
+from xtts_qa.plugin.options import PluginSettings
+
+if TYPE_CHECKING:  # the fixtures import the heavy modules only when a test uses them
+    from xtts_qa.checkpoint import Bundle
+    from xtts_qa.plugin.session import SessionState
+    from xtts_qa.results import CheckReport
 
 __all__ = [
     "CheckpointHandle",
@@ -69,7 +72,9 @@ class CheckpointHandle:
 
 def parametrize_checkpoints(metafunc: pytest.Metafunc) -> None:
     """Run tests that use ``xtts_checkpoint`` once per configured checkpoint (skipped when none is configured)."""
-    targets: list[Target] = get_state(metafunc.config).targets
+    from xtts_qa.plugin.session import get_state
+
+    targets = get_state(metafunc.config).targets
     if targets:
         metafunc.parametrize(
             "xtts_checkpoint", [t.label for t in targets], ids=[t.label for t in targets], indirect=True
@@ -81,7 +86,8 @@ def parametrize_checkpoints(metafunc: pytest.Metafunc) -> None:
                 pytest.param(
                     None,
                     marks=pytest.mark.skip(
-                        reason="no checkpoint configured: pass --xtts-checkpoint PATH or set xtts_checkpoints in the ini file"
+                        reason="no checkpoint configured: pass --xtts-checkpoint=PATH or set xtts_checkpoints in "
+                        "the ini file"
                     ),
                 )
             ],
@@ -93,18 +99,22 @@ def parametrize_checkpoints(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def xtts_settings(pytestconfig: pytest.Config) -> PluginSettings:
     """The plugin's merged settings (checkpoints, base, suites, device, rule selection, report paths)."""
-    return get_state(pytestconfig).settings
+    return get_settings(pytestconfig)
 
 
 @pytest.fixture(scope="session")
 def xtts_device(pytestconfig: pytest.Config) -> str:
     """The device this process synthesises on (``cuda:N`` per xdist worker when there are several GPUs)."""
+    from xtts_qa.plugin.session import get_state
+
     return get_state(pytestconfig).device
 
 
 @pytest.fixture
 def xtts_checkpoint(request: pytest.FixtureRequest) -> CheckpointHandle:
     """One configured checkpoint (tests using it are parametrised over every checkpoint)."""
+    from xtts_qa.plugin.session import get_state
+
     state = get_state(request.config)
     target = state.target(request.param)
     return CheckpointHandle(target.label, target.path, state)
@@ -134,6 +144,8 @@ def xtts_synthesiser(xtts_checkpoint: CheckpointHandle, xtts_device: str) -> Any
 @pytest.fixture
 def xtts_eval(xtts_checkpoint: CheckpointHandle, pytestconfig: pytest.Config) -> Callable[[str], dict[str, Any]]:
     """``xtts_eval(suite)`` -> the checkpoint's ``EvalReport.to_dict()`` on that suite (computed once per session)."""
+    from xtts_qa.plugin.session import get_state
+
     state = get_state(pytestconfig)
 
     def run(suite: str) -> dict[str, Any]:
@@ -141,7 +153,13 @@ def xtts_eval(xtts_checkpoint: CheckpointHandle, pytestconfig: pytest.Config) ->
             xtts_checkpoint.label,
             suite,
             lambda: evalbridge.run_suite(
-                xtts_checkpoint.path, state.settings.base, suite, state.device, state.settings.gates
+                xtts_checkpoint.path,
+                state.settings.base,
+                suite,
+                state.device,
+                state.settings.gates,
+                engine=state.settings.engine,
+                ray_address=state.settings.ray_address,
             ),
         )
         if isinstance(outcome, evalbridge.EvalUnavailable):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +19,9 @@ import pytest
 from xtts_qa.engine import run_rule
 from xtts_qa.errors import XttsQaError
 from xtts_qa.plugin import evalbridge
+from xtts_qa.plugin.keys import PAYLOAD
 from xtts_qa.plugin.options import Target
+from xtts_qa.plugin.reporter import emit
 from xtts_qa.plugin.session import get_state, rule_payload
 from xtts_qa.results import Finding, RuleResult, Severity, Status
 from xtts_qa.rules import Rule
@@ -36,9 +39,6 @@ __all__ = [
     "GatesItem",
 ]
 
-#: the plain-data result an item hands to the report writer (copied onto its test report, so it crosses xdist)
-PAYLOAD = pytest.StashKey[dict]()
-
 
 class CheckpointWarning(UserWarning):
     """A warning-severity finding: reported, never failing (unless warnings are turned into errors)."""
@@ -54,10 +54,12 @@ def _plain(data: Any) -> Any:
 
 
 class RuleFailure(Exception):
-    """A rule found error-severity problems in a checkpoint."""
+    """A rule found problems at or above the failing severity (``--xtts-fail-on``) in a checkpoint."""
 
     def __init__(self, target: Target, rule: type[Rule], findings: list[Finding]) -> None:
-        super().__init__(f"{rule.code} {rule.name}: {len(findings)} error(s)")
+        n = len(findings)
+        kind = "error" if all(f.severity is Severity.ERROR for f in findings) else "finding"
+        super().__init__(f"{rule.code} {rule.name}: {n} {kind}{'s' if n != 1 else ''}")
         self.target = target
         self.rule = rule
         self.findings = findings
@@ -109,14 +111,16 @@ class SentenceFailure(Exception):
             return f"{value:.3f}" if isinstance(value, (int, float)) else "-"
 
         lines = [
-            f"sentence {s.get('id')} ({s.get('language')}) of suite {self.suite} failed on {self.label}: {s.get('verdict')}",
+            f"sentence {s.get('id')} ({s.get('language')}) of suite {self.suite} failed on {self.label}: "
+            f"{s.get('verdict')}",
             _wrap(f"text:       {s.get('text')}", "  "),
             _wrap(f"heard:      {s.get('transcript')}", "  "),
         ]
         if s.get("base_transcript") is not None:
             lines.append(_wrap(f"base heard: {s.get('base_transcript')}", "  "))
         lines.append(
-            f"  WER {num('wer')} (base {num('base_wer')})  CER {num('cer')}  similarity to reference {num('similarity_ref')}, "
+            f"  WER {num('wer')} (base {num('base_wer')})  CER {num('cer')}  "
+            f"similarity to reference {num('similarity_ref')}, "
             f"to base {num('similarity_base')}  duration {num('duration_s')} s"
         )
         if s.get("flags"):
@@ -152,6 +156,14 @@ def _group(item: pytest.Item, checkpoint: str) -> None:
     """With ``--dist loadgroup`` keep a checkpoint's items on one xdist worker (its bundle and audio are reused)."""
     if item.config.pluginmanager.hasplugin("xdist"):
         item.add_marker(pytest.mark.xdist_group(checkpoint))
+
+
+def _target_of(node: pytest.Item | pytest.Collector) -> Target:
+    """The checkpoint a node belongs to (its nearest :class:`CheckpointCollector`)."""
+    collector = node.getparent(CheckpointCollector)
+    if collector is None:
+        raise RuntimeError(f"{node.nodeid} is not inside a checkpoint collector")
+    return collector.target
 
 
 class _XttsItem(pytest.Item):
@@ -208,13 +220,14 @@ class HealthItem(_XttsItem):
 
     @property
     def target(self) -> Target:
-        return self.parent.target  # type: ignore[attr-defined,no-any-return]
+        return _target_of(self)
 
     def runtest(self) -> None:
         state = get_state(self.config)
         ctx = state.context(self.target.label)
         result: RuleResult = run_rule(self.rule, ctx)
-        self._hand_over(rule_payload(self.target.label, result, state.check_meta(self.target.label)))
+        meta = state.check_meta(self.target.label)
+        self._hand_over(rule_payload(self.target.label, result, meta))
         counts = {s: sum(1 for f in result.findings if f.severity is s) for s in Severity}
         self.user_properties += [
             ("xtts_qa.checkpoint", self.target.label),
@@ -228,14 +241,21 @@ class HealthItem(_XttsItem):
             pytest.skip(f"{self.rule.code} {self.rule.name}: {result.skip_reason}")
         if result.status is Status.ERROR:
             raise RuleCrashed(self.target, self.rule, result.error)
+        failing = {Severity.ERROR} | ({Severity.WARNING} if state.settings.fail_on == "warning" else set())
+        digest = (meta.get("provenance") or {}).get("checkpoint_digest")
+        accepted = state.accepted(digest, self.target.label)
+        fails = []
         for f in result.findings:
-            if f.severity is Severity.WARNING:
+            if f.severity in failing and f.code not in accepted:
+                fails.append(f)
+            elif f.severity in (Severity.ERROR, Severity.WARNING):
+                why = " (accepted by the baseline)" if f.code in accepted else ""
                 warnings.warn(
-                    CheckpointWarning(f"{self.target.label}: {f.code} {f.name}: {f.message} Fix: {f.fix}"), stacklevel=1
+                    CheckpointWarning(f"{self.target.label}: {f.code} {f.name}: {f.message}{why} Fix: {f.fix}"),
+                    stacklevel=1,
                 )
-        errors = [f for f in result.findings if f.severity is Severity.ERROR]
-        if errors:
-            raise RuleFailure(self.target, self.rule, errors)
+        if fails:
+            raise RuleFailure(self.target, self.rule, fails)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.target.path, None, f"{self.target.label}: {self.rule.code} {self.rule.name}"
@@ -253,7 +273,7 @@ class UnavailableEvalItem(_XttsItem):
         pytest.skip(f"evaluation unavailable: {self.reason}")
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
-        return self.parent.target.path, None, f"{self.name} (unavailable)"  # type: ignore[attr-defined]
+        return _target_of(self).path, None, f"{self.name} (unavailable)"
 
 
 class SuiteCollector(pytest.Collector):
@@ -265,23 +285,39 @@ class SuiteCollector(pytest.Collector):
 
     @property
     def target(self) -> Target:
-        return self.parent.target  # type: ignore[attr-defined,no-any-return]
+        return _target_of(self)
 
     def collect(self) -> Iterator[pytest.Item]:
         for sid in self.spec.sentence_ids:
             yield SentenceItem.from_parent(self, name=sid)
         yield GatesItem.from_parent(self, name="gates")
 
-    def evaluation(self) -> dict[str, Any]:
-        """The suite's EvalReport dict, computed once per process and shared by its items."""
+    def evaluation(self, item: pytest.Item) -> dict[str, Any]:
+        """The suite's EvalReport dict, computed once per process and shared by its items (``item`` is the one
+        that computes it: progress lines name it)."""
         state = get_state(self.config)
-        outcome = state.evaluation(
-            self.target.label,
-            self.spec.ref,
-            lambda: evalbridge.run_suite(
-                self.target.path, state.settings.base, self.spec.ref, state.device, state.settings.gates
-            ),
-        )
+        settings = state.settings
+
+        def compute() -> dict[str, Any]:
+            n = len(self.spec.sentence_ids)
+            emit(
+                item,
+                f"{self.target.label}: evaluating suite {self.spec.name} ({n} sentences, {settings.engine} engine)",
+            )
+            started = time.monotonic()
+            report = evalbridge.run_suite(
+                self.target.path,
+                settings.base,
+                self.spec.ref,
+                state.device,
+                settings.gates,
+                engine=settings.engine,
+                ray_address=settings.ray_address,
+            )
+            emit(item, f"{self.target.label}: suite {self.spec.name} evaluated in {time.monotonic() - started:.0f} s")
+            return report
+
+        outcome = state.evaluation(self.target.label, self.spec.ref, compute)
         if isinstance(outcome, evalbridge.EvalUnavailable):
             pytest.skip(f"evaluation unavailable: {outcome}")
         if isinstance(outcome, BaseException):
@@ -310,7 +346,7 @@ class SentenceItem(_EvalItem):
 
     def runtest(self) -> None:
         suite: SuiteCollector = self.parent  # type: ignore[assignment]
-        report = suite.evaluation()
+        report = suite.evaluation(self)
         sentence = next((s for s in report.get("sentences", []) if str(s.get("id")) == self.name), None)
         if sentence is None:
             pytest.fail(f"the evaluation of suite {suite.spec.name} has no sentence {self.name}", pytrace=False)
@@ -349,7 +385,7 @@ class GatesItem(_EvalItem):
         from xtts_qa.reporting import EvalEntry, RunRecord, evaluate_run, parse_gates
 
         suite: SuiteCollector = self.parent  # type: ignore[assignment]
-        report = suite.evaluation()
+        report = suite.evaluation(self)
         self._hand_over(
             {"kind": "eval", "checkpoint": suite.target.label, "suite": suite.spec.name, "report": _summary_of(report)}
         )

@@ -15,13 +15,14 @@ import pytest
 
 from xtts_qa.checkpoint import Bundle, open_bundle
 from xtts_qa.errors import XttsQaError
-from xtts_qa.plugin.options import PluginSettings, Target, expand_targets, read_settings, resolve_device
+from xtts_qa.plugin.keys import get_settings
+from xtts_qa.plugin.options import PluginSettings, Target, expand_targets, resolve_device
 from xtts_qa.results import RuleResult
 from xtts_qa.rules import CheckOptions, Context, Rule, select_rules
 
 log = logging.getLogger("xtts_qa")
 
-__all__ = ["STATE", "SessionState", "get_state", "rule_payload"]
+__all__ = ["STATE", "SessionState", "get_state", "get_settings", "rule_payload"]
 
 
 @dataclass
@@ -47,6 +48,7 @@ class SessionState:
     _base: Bundle | None = None
     _meta: dict[str, dict[str, Any]] = field(default_factory=dict)
     _evals: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _baseline: Any = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> SessionState:
@@ -55,18 +57,32 @@ class SessionState:
         Raises:
             pytest.UsageError: an option is wrong (unknown rule, missing checkpoint or base, bad intent).
         """
-        settings = read_settings(config)
+        settings = get_settings(config)
         worker = os.environ.get("PYTEST_XDIST_WORKER")
         try:
-            targets = expand_targets(settings.checkpoints) if settings.active else []
+            targets = expand_targets(settings.checkpoints) if settings.checkpoints else []
             options = CheckOptions(intent=settings.intent, select=settings.select, ignore=settings.ignore)
-            rules = select_rules(options.select, options.ignore) if settings.active else []
+            rules = select_rules(options.select, options.ignore) if settings.checkpoints else []
         except XttsQaError as err:
             raise pytest.UsageError(f"xtts_qa: {err}") from None
-        if settings.active and settings.base is not None and not settings.base.exists():
+        if settings.checkpoints and settings.base is not None and not settings.base.exists():
             raise pytest.UsageError(f"xtts_qa: --xtts-base {settings.base} does not exist")
         device = resolve_device(settings.device, worker, _cuda_devices() if settings.suites else 0)
-        return cls(settings, targets, rules, options, device, worker)
+        state = cls(settings, targets, rules, options, device, worker)
+        if settings.baseline is not None and settings.checkpoints:
+            from xtts_qa.baseline import Baseline
+
+            try:
+                state._baseline = Baseline.load(settings.baseline)
+            except XttsQaError as err:
+                raise pytest.UsageError(f"xtts_qa: --xtts-baseline: {err}") from None
+        return state
+
+    def accepted(self, digest: str | None, label: str) -> set[str]:
+        """Rule codes the baseline accepts on this checkpoint (by content digest, else by label)."""
+        if self._baseline is None:
+            return set()
+        return {e.code for e in self._baseline.accepted if e.matches(digest, label, e.code)}
 
     def target(self, label: str) -> Target:
         return next(t for t in self.targets if t.label == label)
@@ -86,7 +102,7 @@ class SessionState:
         return self._contexts[label]
 
     def check_meta(self, label: str) -> dict[str, Any]:
-        """What a CheckReport says about the checkpoint besides rule results (layout, files, loadability, provenance)."""
+        """What a CheckReport says about the checkpoint besides rule results (layout, files, load, provenance)."""
         if label not in self._meta:
             from xtts_qa.engine import report_meta
 
@@ -122,7 +138,7 @@ STATE = pytest.StashKey[SessionState]()
 
 
 def get_state(config: pytest.Config) -> SessionState:
-    """The session state (created on first use)."""
+    """The session state (created on first use: opens nothing, but imports the rules and with them torch)."""
     state = config.stash.get(STATE, None)
     if state is None:
         state = SessionState.from_config(config)

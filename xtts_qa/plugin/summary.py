@@ -36,15 +36,18 @@ def summary_lines(collector: RunCollector, settings: PluginSettings) -> list[str
         if lines:
             lines.append("")
         lines.append(
-            f"{'checkpoint':<30} {'suite':<12} {'WER':>6} {'base':>6} {'sim ref':>7} {'sim base':>8} {'hi-WER':>6}  verdict"
+            f"{'checkpoint':<30} {'suite':<12} {'WER':>6} {'base':>6} {'sim ref':>7} {'sim base':>8} "
+            f"{'hi-WER':>6}  verdict"
         )
         for e in record.evals:
             c, b = e.metrics("candidate"), e.metrics("base")
             wer = c.get("mean_wer", c.get("wer"))
             base_wer = b.get("mean_wer", b.get("wer"))
+            high = c.get("high_wer_rate", c.get("hallucination_rate"))
             lines.append(
-                f"{e.checkpoint:<30} {e.suite:<12} {_num(wer):>6} {_num(base_wer):>6} {_num(c.get('similarity_ref')):>7} "
-                f"{_num(c.get('similarity_base')):>8} {_num(c.get('high_wer_rate', c.get('hallucination_rate'))):>6}  {'pass' if e.passed else 'FAIL'}"
+                f"{e.checkpoint:<30} {e.suite:<12} {_num(wer):>6} {_num(base_wer):>6} "
+                f"{_num(c.get('similarity_ref')):>7} {_num(c.get('similarity_base')):>8} {_num(high):>6}  "
+                f"{'pass' if e.passed else 'FAIL'}"
             )
     warned = [
         (c.checkpoint, f)
@@ -59,15 +62,37 @@ def summary_lines(collector: RunCollector, settings: PluginSettings) -> list[str
         lines += [f"  {cp}: {f['code']} {f['name']}: {f['message']}" for cp, f in warned]
     for g in record.gates:
         lines.append(
-            f"gate {'pass' if g.get('passed') else 'FAIL'}: {g.get('checkpoint')}/{g.get('suite')} {g.get('expr')}: {g.get('message')}"
+            f"gate {'pass' if g.get('passed') else 'FAIL'}: {g.get('checkpoint')}/{g.get('suite')} {g.get('expr')}: "
+            f"{g.get('message')}"
         )
     lines.append("")
     if collector.paths is not None:
         lines.append(f"report: {collector.paths.html}")
         lines.append(f"results: {collector.paths.summary} (+ {collector.paths.sentences.name})")
     if settings.history is not None and collector.history_runs is not None:
+        runs = collector.history_runs
         lines.append(
-            f"history: {settings.history} ({collector.history_runs} run(s) stored; `xtts-qa dashboard --history {settings.history}`)"
+            f"history: {settings.history} ({runs} run{'s' if runs != 1 else ''} stored; "
+            f"`xtts-qa dashboard --history {settings.history}`)"
         )
-    lines.append(f"run: {record.run_id}  verdict: {'PASS' if record.passed else 'FAIL'}")
+    verdict = collector.verdict
+    if verdict is None:
+        from xtts_qa.plugin.collector import decide_run
+
+        verdict = decide_run(record)
+    if record.partial:
+        from xtts_qa.verdict import coverage_line
+
+        lines.append(
+            f"partial run: {coverage_line(record.coverage) or 'some items did not run'}; stored as partial "
+            "(kept out of latest, previous and trends)"
+        )
+    for reason in verdict.reasons:
+        lines.append(f"  {reason}")
+    for note in verdict.notes:
+        lines.append(f"  note: {note}")
+    policy = f"fail on {settings.fail_on}" + (f", baseline {settings.baseline}" if settings.baseline else "")
+    lines.append(f"run: {record.run_id}  verdict: {verdict.outcome.upper()} (exit {verdict.exit_code}; {policy})")
+    if collector.failed_session:
+        lines.append("pytest exits non-zero because the run's verdict is not a pass, although no item failed")
     return lines
