@@ -454,5 +454,5 @@ class HistoryStore:
                 return doomed
 
         deleted = self._retry(work)
-        log.info("history %s: %s %d run(s)", self.path, "would prune" if dry_run else "pruned", len(deleted))
+        log.debug("history %s: %s %d run(s)", self.path, "would prune" if dry_run else "pruned", len(deleted))
         return deleted
