@@ -103,18 +103,21 @@ def test_invalid_toml(tmp_path: Path) -> None:
 def test_cli_reports_a_bad_key_in_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
     write(tmp_path, '[tool.xtts_qa]\nfial_on = "warning"\n')
     monkeypatch.chdir(tmp_path)
-    assert main(["rules"]) == 2
+    assert main(["check", "model"]) == 2  # the settings are read before any command runs
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pyproject.toml: [tool.xtts_qa] has an unknown key 'fial_on'" in err
 
 
 def test_cli_settings_precedence(family, tmp_path: Path, monkeypatch, capsys) -> None:
     _, targets = family
-    write(tmp_path, '[tool.xtts_qa]\nfail_on = "info"\nselect = ["XQ401"]\nreport_dir = "qa/runs"\n')
+    target = str(targets["sequential-broken-dvae"])  # XQ401 is a note for inference
+    write(
+        tmp_path,
+        f'[tool.xtts_qa]\nfail_on = "info"\nselect = ["XQ401"]\nreport_dir = "qa/runs"\ncheckpoints = ["{target}"]\n',
+    )
     (tmp_path / "sub").mkdir()
     monkeypatch.chdir(tmp_path / "sub")
     monkeypatch.delenv("XTTS_QA_RECORD", raising=False)
-    target = str(targets["sequential-broken-dvae"])  # XQ401 is a note for inference
     # the file's fail_on = "info" fails the note; the file's report_dir (relative to pyproject.toml) gets the record
     assert main(["-q", "check", target]) == 1
     (run,) = [p for p in (tmp_path / "qa" / "runs").iterdir() if p.is_dir()]
@@ -124,7 +127,15 @@ def test_cli_settings_precedence(family, tmp_path: Path, monkeypatch, capsys) ->
     assert summary["provenance"]["options"]["settings"] == str((tmp_path / "pyproject.toml").resolve())
     # the command line wins
     assert main(["-q", "check", target, "--fail-on", "error", "--no-record"]) == 0
-    capsys.readouterr()
+    # no target on the command line: the file's checkpoints
+    assert main(["-q", "check", "--no-record"]) == 1
+    assert "xtts-qa check " + target in capsys.readouterr().out
+
+
+def test_check_without_any_target_is_a_usage_error(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["check"]) == 2
+    assert "check needs at least one target" in capsys.readouterr().err
 
 
 def test_sweep_reads_engine_and_ray_address(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
