@@ -246,6 +246,18 @@ def test_decide_arguments_and_notes(tmp_path: Path) -> None:
     gone = dataclasses.replace(warn, policy={"fail_on": "warning", "baseline": str(tmp_path / "gone.json")})
     v = decide(gone)
     assert v.exit_code == 2 and "gone.json" in v.reasons[0] and gone.exit_code == 2
+    # a gate given for the verdict on a figure the run never measured cannot be decided; one that does not apply
+    # by design (loudness without a measurement) is a note
+    unmeasured = decide(_record("r4", [], [_eval()]), gates=["garbled_count <= 0"])
+    assert unmeasured.outcome == "inconclusive" and "not measured" in unmeasured.reasons[0]
+    not_applicable = decide(_record("r5", [], [_eval()]), gates=["loudness >= -30"])
+    assert not_applicable.passed and any("not applicable" in n for n in not_applicable.notes)
+    # an evaluation whose report says it could not run
+    broken = _eval()
+    broken.report["exit_code"] = 2
+    assert decide(_record("r6", [_check()], [broken])).exit_code == 2
+    bad_gate = decide(_record("r7", [_check()], [], gates=({"expr": "wer <= nonsense"},)))
+    assert bad_gate.exit_code == 2 and bad_gate.reasons[0].startswith("gate 'wer <= nonsense' cannot be applied")
     with pytest.raises(UsageError, match="fail_on"):
         decide(warn, fail_on="fatal")
     # old records (schema 1): no partial/policy keys -> complete, default policy
