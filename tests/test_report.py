@@ -236,3 +236,23 @@ def test_write_dashboard_on_empty_history_is_a_clear_error(tmp_path: Path) -> No
 
     with pytest.raises(InputError, match="no history here yet"):
         write_dashboard(HistoryStore(tmp_path / "missing.sqlite"), tmp_path / "d.html")
+
+
+def test_dashboard_keeps_partial_runs_out_of_trends_and_regressions(tmp_path: Path) -> None:
+    store = HistoryStore(tmp_path / "h.sqlite")
+    store.append(run_record("20260101T000000-aaaaaa", "2026-01-01T00:00:00+00:00", wer=0.1))
+    # `pytest -k ...` on a worse model: listed among the runs, but neither a trend point nor a regression
+    partial = dataclasses.replace(
+        run_record("20260102T000000-pppppp", "2026-01-02T00:00:00+00:00", wer=0.9, errors=2),
+        partial=True,
+        coverage={"items": {"ran": 1, "collected": 40}, "why": "-k XQ401"},
+    )
+    store.append(partial)
+    html = write_dashboard(store, tmp_path / "dash.html").read_text()
+    assert partial.run_id in html  # listed
+    before_runs_table = html.split("<h2>Runs</h2>", 1)[0]  # regressions and trends
+    assert partial.run_id not in before_runs_table
+    # the same run stored as complete is a regression and a trend point: the test can fail
+    store.append(dataclasses.replace(partial, run_id="20260103T000000-cccccc", partial=False, coverage={}))
+    html = write_dashboard(store, tmp_path / "dash.html").read_text()
+    assert "20260103T000000-cccccc" in html.split("<h2>Runs</h2>", 1)[0]

@@ -75,9 +75,11 @@ def render_dashboard(store: HistoryStore, out_path: str | Path, limit: int = 200
     records = [store.get(s.run_id) for s in summaries]
     report_of = {s.run_id: s.report_path for s in summaries}
 
+    # partial runs are listed, but never a trend point or either side of a regression (docs/verdict.md)
+    complete = [r for r in records if not r.partial]
     last: dict[str, RunRecord] = {}
     regressed: list[dict[str, str | None]] = []
-    for record in records:
+    for record in complete:
         for checkpoint in record.checkpoints:
             grouped: dict[str, list[str]] = {}
             for cp, suite, what in regressions(last.get(checkpoint), record):
@@ -98,7 +100,7 @@ def render_dashboard(store: HistoryStore, out_path: str | Path, limit: int = 200
 
     trends = []
     for checkpoint, suite in store.series_keys():
-        charts = _trend(records, checkpoint, suite)
+        charts = _trend(complete, checkpoint, suite)
         if charts:
             trends.append({"checkpoint": checkpoint, "suite": suite, "charts": charts})
     runs = [
