@@ -23,7 +23,7 @@ PLAIN_TEST = "def test_plain():\n    assert True\n"
 @pytest.fixture(scope="session")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """base, finetune (healthy) and broken (sequential-broken-dvae), built once per session."""
-    return build_models(tmp_path_factory.mktemp("plugin-models"))
+    return build_models(tmp_path_factory.getbasetemp() / "plugin-models")  # shared with test_plugin_ci.py
 
 
 def args(models: dict[str, Path], *names: str, base: bool = True) -> list[str]:

@@ -48,6 +48,7 @@ def coverage_of(planned: set[str], ran: set[str], why: str = "") -> tuple[bool, 
     coverage: dict[str, Any] = {
         kind: {"collected": count(planned, kind), "ran": count(ran, kind)}
         for kind in ("items", "rules", "sentences", "checkpoints")
+        if count(planned, kind)
     }
     coverage["not_run"] = missing[:100]
     if missing and why:
