@@ -158,20 +158,18 @@ def test_glob_without_match_and_missing_target(family, capsys, tmp_path) -> None
     fam, targets = family
     code, out, err = run(capsys, "check", str(tmp_path / "nothing-*.pth"))
     assert code == 2 and err.count("\n") == 1 and "nothing-*.pth: matches no file" in err
+    assert not (tmp_path / "reports").exists(), "nothing was checked, nothing recorded"
     code, out, err = run(
-        capsys,
-        "check",
-        str(targets["sequential-broken-dvae"]),
-        str(tmp_path / "gone"),
-        "--select",
-        "XQ401",
-        "--no-record",
+        capsys, "check", str(targets["sequential-broken-dvae"]), str(tmp_path / "gone"), "--select", "XQ401"
     )
     assert code == 2, "a target that cannot be checked makes the run exit 2"
     assert "xtts-qa check " + str(targets["sequential-broken-dvae"]) in out  # the other target is still reported
     assert "CANNOT CHECK: " + str(tmp_path / "gone") + ": does not exist" in out
     assert "2 checkpoints: 1 healthy, 0 unhealthy, 1 not checked" in out
-    assert not (tmp_path / "reports").exists(), "--no-record writes no run record"
+    summary = _summary(tmp_path / "reports")  # the run record says the same
+    assert summary["exit_code"] == 2 and summary["outcome"] == "inconclusive"
+    gone = {c["checkpoint"]: c["report"] for c in summary["checks"]}["gone"]
+    assert gone["unreadable"] is True and "does not exist" in gone["provenance"]["error"]
 
 
 def test_fail_on_and_baseline(family, capsys, tmp_path) -> None:

@@ -12,12 +12,15 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from xtts_qa.errors import InputError, UsageError, XttsQaError
+
+log = logging.getLogger("xtts_qa")
 
 __all__ = ["expand_targets", "register"]
 
@@ -105,31 +108,47 @@ def _cmd_check(args: argparse.Namespace) -> int:
         code = decide(one, fail_on=settings.fail_on, baseline=baseline).exit_code
         checked.append(CheckedTarget(label, str(path), report, "", accepted, code))
 
+    from xtts_qa.commands import file_run, record_destination
+
+    report_dir, history = record_destination(args, settings)
     record = RunRecord(
         new_run_id(),
         started,
         utc_now(),
         "cli",
         args.label,
-        checks=tuple(CheckEntry(t.label, t.report.to_dict()) for t in checked if t.report is not None),
-        provenance=_provenance(checked, base, settings),
+        checks=tuple(CheckEntry(t.label, _report_of(t, base).to_dict()) for t in checked),
+        provenance=_provenance(checked, base, settings) if report_dir is not None else {},
         policy=policy,
     )
-    verdict = decide(record, fail_on=settings.fail_on, baseline=baseline)
-    exit_code = verdict.exit_code
-    if any(t.report is None for t in checked):
-        exit_code = 2  # a target that could not be opened is not in the record's checks, but the run cannot vouch
-
-    from xtts_qa.commands import file_run, record_destination
-
-    report_dir, history = record_destination(args, settings)
-    paths_written = file_run(record, report_dir, history) if record.checks else None
+    exit_code = decide(record, fail_on=settings.fail_on, baseline=baseline).exit_code
+    paths_written = file_run(record, report_dir, history)
 
     fmt = settings.format or "text"
     print(render(fmt, checked, settings.fail_on, verbose=bool(args.verbose), colour=sys.stdout.isatty()))
     if fmt == "text" and paths_written is not None and not getattr(args, "quiet", False):
         print(f"run record: {paths_written.folder}")
     return exit_code
+
+
+def _report_of(target: Any, base: Path | None) -> Any:
+    """The target's check report; for one that could not be opened, an ``unreadable`` report (exit code 2) that
+    carries the reason, so the run record and its verdict say the run could not vouch for it."""
+    from xtts_qa.results import CheckReport
+
+    if target.report is not None:
+        return target.report
+    return CheckReport(
+        target=target.target,
+        base=str(base) if base else None,
+        layout="unreadable",
+        files={},
+        results=(),
+        loads_in_coqui=None,
+        unreadable=True,
+        seconds=0.0,
+        provenance={"error": target.error},
+    )
 
 
 def _run_checks(paths: list[Path], base: Path | None, options: Any, *, quiet: bool) -> list[tuple[Any, str]]:
@@ -158,20 +177,32 @@ def _run_checks(paths: list[Path], base: Path | None, options: Any, *, quiet: bo
     return out
 
 
+def _hash(target: str | Path | None) -> str | None:
+    """A content hash for provenance; an unusable cache or unreadable file gives None and a warning, never a
+    changed verdict."""
+    from xtts_qa.reporting.provenance import content_hash
+
+    try:
+        return content_hash(target)
+    except (OSError, XttsQaError) as exc:
+        log.warning("xtts-qa: no content hash of %s for the run record: %s", target, exc)
+        return None
+
+
 def _provenance(checked: list[Any], base: Path | None, settings: Any) -> dict[str, Any]:
-    from xtts_qa.reporting.provenance import content_hash, environment
+    from xtts_qa.reporting.provenance import environment
 
     return {
         "environment": environment(None),
         "checkpoints": {
             t.label: {
                 "target": t.target,
-                "hash": content_hash(t.target) if t.report is not None else None,
+                "hash": _hash(t.target) if t.report is not None else None,
                 **({"error": t.error} if t.report is None else {}),
             }
             for t in checked
         },
-        "base": {"target": str(base), "hash": content_hash(base)} if base else None,
+        "base": {"target": str(base), "hash": _hash(base)} if base else None,
         "options": {
             "intent": settings.intent or "inference",
             "select": list(settings.select),
