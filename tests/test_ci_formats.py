@@ -51,7 +51,8 @@ def test_junit_is_valid_and_counts(targets, capsys) -> None:
     (failure,) = root.findall(".//failure")
     assert failure.get("type") == "XQ401" and "fix: Copy dvae.pth from the base" in (failure.text or "")
     assert len(root.findall(".//skipped")) == 2
-    assert "does not exist" in (root.find("testsuite[@name='gone']/testcase/error").get("message") or "")
+    error = root.find("testsuite[@name='gone']/testcase/error")
+    assert error is not None and "does not exist" in (error.get("message") or "")
 
 
 def test_junit_fail_on_warning_turns_notes_into_passes_not_failures(targets, capsys) -> None:

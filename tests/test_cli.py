@@ -233,7 +233,9 @@ def test_demo_rejects_unknown_scenario(capsys) -> None:
 def test_progress_lines_without_a_tty() -> None:
     stream = io.StringIO()
     ticks = iter(float(t) for t in range(1000))
-    bar = Progress(total=40, desc="synthesis", unit="clip", file=stream, interval=1000, clock=lambda: next(ticks))
+    bar: Progress[None] = Progress(
+        total=40, desc="synthesis", unit="clip", file=stream, interval=1000, clock=lambda: next(ticks)
+    )
     assert bar.mode == "lines", "a StringIO is no terminal"
     for _ in range(40):
         bar.update(1)
