@@ -57,7 +57,8 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, f
     """(wall seconds, peak RSS MB, exit code) of one fresh child process."""
     runner = (
         "import resource, subprocess, sys, time\n"
-        "t = time.perf_counter(); rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode\n"
+        "t = time.perf_counter(); rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, "
+        "stderr=subprocess.DEVNULL).returncode\n"
         "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, rc)\n"
     )
     out = subprocess.run(
@@ -76,7 +77,8 @@ def build(root: Path) -> tuple[Path, Path]:
         family.folder("finetune", family.finetune(1))
         (ft / ".complete").write_text("ok")
     print(
-        f"models ready in {root} ({time.perf_counter() - t:.1f}s; model.pth {family.base.model.stat().st_size / 1e9:.2f} GB, "
+        f"models ready in {root} ({time.perf_counter() - t:.1f}s; model.pth "
+        f"{family.base.model.stat().st_size / 1e9:.2f} GB, "
         f"dvae.pth {family.base.dvae.stat().st_size / 1e6:.0f} MB)"
     )
     return family.base.folder, ft
@@ -118,7 +120,8 @@ def main() -> None:
         rows.append((name, statistics.median(walls), max(peaks), rc))
     ours = rows[0][1]
     print(
-        f"\n{'way':40} {'wall s (median of ' + str(args.repeat) + ')':>24} {'peak RSS MB':>12} {'exit':>5} {'vs ours':>8}"
+        f"\n{'way':40} {'wall s (median of ' + str(args.repeat) + ')':>24} {'peak RSS MB':>12} {'exit':>5} "
+        f"{'vs ours':>8}"
     )
     for name, wall, peak, rc in rows:
         print(f"{name:40} {wall:24.2f} {peak:12.0f} {rc:5d} {wall / ours:7.1f}x")

@@ -38,8 +38,13 @@ import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
+
+if TYPE_CHECKING:
+    from xtts_qa.evaluation.results import EvalReport
+    from xtts_qa.evaluation.runner import EvalOptions
 
 EXTRA = [
     "The museum closes at 6 on Sundays.",
@@ -147,13 +152,13 @@ def naive(
 
 
 def tool(
-    candidate: str, base: str, suite_path: Path, options: object, cache_root: Path
-) -> tuple[dict[str, float], object]:
+    candidate: str, base: str, suite_path: Path, options: EvalOptions, cache_root: Path
+) -> tuple[dict[str, float], EvalReport]:
     from xtts_qa.evaluation.runner import run_eval
 
     os.environ["XTTS_QA_CACHE"] = str(cache_root)
     started = time.perf_counter()
-    report = run_eval(candidate, base, suite_path, options)  # type: ignore[arg-type]
+    report = run_eval(candidate, base, suite_path, options)
     total = time.perf_counter() - started
     timings = dict(report.provenance["timings"])
     timings["total"] = total
@@ -243,7 +248,7 @@ def main() -> int:
 
 
 def espeak_section(
-    args: argparse.Namespace, suite_path: Path, base_opts: object, work: Path, device: str, n: int
+    args: argparse.Namespace, suite_path: Path, base_opts: EvalOptions, work: Path, device: str, n: int
 ) -> None:
     from xtts_qa.evaluation.asr import AsrOptions, Transcriber
 
@@ -288,7 +293,8 @@ def asr_section(args: argparse.Namespace, suite_path: Path, work: Path, device: 
     audio_s = sum(sf.info(str(c)).duration for c in clips)
     norm = normaliser_for("en")
     print(
-        f"\nASR on {len(clips)} clean espeak-ng clips ({audio_s:.1f} s of audio), device {device}, {os.cpu_count()} cores:"
+        f"\nASR on {len(clips)} clean espeak-ng clips ({audio_s:.1f} s of audio), device {device}, "
+        f"{os.cpu_count()} cores:"
     )
     for model, lid in (("tiny.en", False), ("base", False), ("base", True)):
         asr = Transcriber(AsrOptions(model=model, device=args.device, workers=2, language_id=lid))
@@ -297,22 +303,23 @@ def asr_section(args: argparse.Namespace, suite_path: Path, work: Path, device: 
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=2) as pool:
-            heard = list(pool.map(lambda c: asr.recognise(c, "en"), clips))
+            heard = list(pool.map(asr.recognise, clips, ["en"] * len(clips)))
         took = time.perf_counter() - started
-        scores = [score_text(s.text, h.text, norm) for s, h in zip(sentences, heard)]
+        scores = [score_text(s.text, h.text, norm) for s, h in zip(sentences, heard, strict=True)]
         errors = sum(x.words.errors for x in scores)
         words = sum(x.words.reference_length for x in scores)
         worst = max(scores, key=lambda x: x.wer)
         over = sum(1 for x in scores if x.wer > 0.5)
         print(
-            f"  {model:8} {'+ language id' if lid else '             '} corpus WER {errors / words:.3f}, worst sentence "
+            f"  {model:8} {'+ language id' if lid else '             '} corpus WER {errors / words:.3f}, worst "
+            "sentence "
             f"{worst.wer:.2f}, sentences over 0.5: {over}/{len(scores)}; {len(clips) / took:.2f} clips/s, "
             f"ASR RTF {took / audio_s:.3f}"
         )
 
 
 def xtts_section(
-    args: argparse.Namespace, suite_path: Path, base_opts: object, work: Path, device: str, n: int
+    args: argparse.Namespace, suite_path: Path, base_opts: EvalOptions, work: Path, device: str, n: int
 ) -> None:
     from xtts_qa.cache import cache_dir
     from xtts_qa.demo.scenarios import Family
@@ -334,7 +341,8 @@ def xtts_section(
     )
     print(
         f"  verdicts: cold exit {r1.exit_code}, base-cached exit {r2.exit_code}, warm exit {r3.exit_code} "
-        f"(random weights are gibberish by construction: exit 1 expected); cache after warm run: {r3.provenance['cache']}"
+        "(random weights are gibberish by construction: exit 1 expected); cache after warm run: "
+        f"{r3.provenance['cache']}"
     )
 
 

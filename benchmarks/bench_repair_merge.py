@@ -12,7 +12,8 @@ fresh process (imports included) with the files in the page cache:
   naive merge: torch.load the inputs, average every tensor, torch.save
   xtts-qa merge FT1 FT2 FP16 --base BASE        (3-way)
 
-Usage: python benchmarks/bench_repair_merge.py [--repeat 1] [--root DIR] [--cases repair,naive-repair,merge,naive-merge,merge3]
+Usage: python benchmarks/bench_repair_merge.py [--repeat 1] [--root DIR]
+       [--cases repair,naive-repair,merge,naive-merge,merge3]
 Figures are wall seconds and peak RSS (MB) of the child process. Outputs are deleted after each run.
 """
 
@@ -52,7 +53,8 @@ def measure(cmd: list[str]) -> tuple[float, float, int]:
     """(wall seconds, peak RSS MB, exit code) of one fresh child process."""
     runner = (
         "import resource, subprocess, sys, time\n"
-        "t = time.perf_counter(); rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode\n"
+        "t = time.perf_counter(); rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, "
+        "stderr=subprocess.DEVNULL).returncode\n"
         "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, rc)\n"
     )
     out = subprocess.run(
@@ -79,7 +81,8 @@ def build(root: Path) -> tuple[Path, Path, Path, Path]:
         family.folder("finetune-fp16", {k: v.half() if v.is_floating_point() else v for k, v in state.items()})
         (fp16 / ".complete").write_text("ok")
     print(
-        f"models ready in {root} ({time.perf_counter() - t:.1f}s; model.pth {family.base.model.stat().st_size / 1e9:.2f} GB)"
+        f"models ready in {root} ({time.perf_counter() - t:.1f}s; model.pth "
+        f"{family.base.model.stat().st_size / 1e9:.2f} GB)"
     )
     return family.base.folder, made[0], made[1], fp16
 
@@ -146,7 +149,8 @@ def main() -> None:
     for name, wall, peak, rc in rows:
         print(f"{name:36} {wall:8.2f} {peak:12.0f} {rc:5d}")
     print(
-        f"\ncpu: {os.cpu_count()} cores; torch {__import__('torch').__version__}; median of {args.repeat}; files in page cache"
+        f"\ncpu: {os.cpu_count()} cores; torch {__import__('torch').__version__}; median of {args.repeat}; files "
+        "in page cache"
     )
 
 

@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -28,6 +29,9 @@ from xtts_qa.inputs import read_json, require_regular_file
 from xtts_qa.limits import MAX_NESTING, MODEL_ARG_RANGES, TensorBudget, model_args_problems, tensor_problem
 from xtts_qa.safeload import load_torch
 from xtts_qa.safeyaml import YamlTooLarge, load_yaml, load_yaml_text
+
+if TYPE_CHECKING:
+    from xtts_qa.evaluation.references import Reference
 
 # -- the resource contract: tensor metadata ------------------------------------------------------------------
 
@@ -357,6 +361,15 @@ def espeak_shim(tmp_path: Path, monkeypatch) -> Path:
     return log
 
 
+def _unused_reference(tmp_path: Path) -> Reference:
+    """A speaker reference for a command backend whose template has no ``{reference}`` (the file is never read)."""
+    from xtts_qa.evaluation.audio import Clip
+    from xtts_qa.evaluation.references import REFERENCE_RATE, Reference
+
+    path = tmp_path / "unused.wav"
+    return Reference("narrator", path, str(path), "unused", Clip(np.zeros(1, dtype=np.float32), REFERENCE_RATE))
+
+
 def _espeak_reference(text: str, out: Path) -> bytes:
     subprocess.run(
         [shutil.which("espeak-ng") or "espeak-ng", "-v", "en-us", "-w", str(out), "--", text],
@@ -372,13 +385,12 @@ def test_command_backend_never_passes_sentence_text_as_an_option(tmp_path: Path,
     from xtts_qa.evaluation.suite import Sentence
     from xtts_qa.evaluation.synth import CommandBackend, SynthRequest
 
-    class Ref:
-        path = tmp_path / "unused.wav"
+    ref = _unused_reference(tmp_path)
 
     victim = tmp_path / "x.wav"
     backend = CommandBackend("espeak")  # the default template
     outputs = {
-        text: backend.synthesize(SynthRequest(Sentence("a", text, "en", "narrator"), Ref(), 1))  # type: ignore[arg-type]
+        text: backend.synthesize(SynthRequest(Sentence("a", text, "en", "narrator"), ref, 1))
         for text in ["-f/etc/hostname", f"-w{victim}"]
     }
     logged = espeak_shim.read_text().splitlines()
@@ -394,14 +406,13 @@ def test_a_bare_text_placeholder_refuses_option_like_sentences(tmp_path: Path) -
     from xtts_qa.evaluation.suite import Sentence
     from xtts_qa.evaluation.synth import CommandBackend, SynthRequest
 
-    class Ref:
-        path = tmp_path / "unused.wav"
+    ref = _unused_reference(tmp_path)
 
     bare = CommandBackend("espeak", "espeak-ng -v {voice} -w {out} {text}")
     with pytest.raises(UsageError, match="after `--`"):
-        bare.synthesize(SynthRequest(Sentence("a", "-f/etc/hostname", "en", "n"), Ref(), 1))  # type: ignore[arg-type]
+        bare.synthesize(SynthRequest(Sentence("a", "-f/etc/hostname", "en", "n"), ref, 1))
     safe = CommandBackend("espeak", "espeak-ng -v {voice} -w {out} -- {text}")
-    out = safe.synthesize(SynthRequest(Sentence("a", "-f/etc/hostname", "en", "n"), Ref(), 1))  # type: ignore[arg-type]
+    out = safe.synthesize(SynthRequest(Sentence("a", "-f/etc/hostname", "en", "n"), ref, 1))
     assert out.samples.size > 0
 
 

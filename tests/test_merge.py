@@ -63,7 +63,7 @@ def test_three_way_merge_is_the_weighted_gpt_average_and_the_base_elsewhere(fami
     states = [_inference_state(p) for p in inputs]
     merged = load_torch(result.out / "model.pth")["model"]
     for key in [k for k in merged if k.startswith("gpt.") and merged[k].is_floating_point()]:
-        want = sum(w * s[key].double() for w, s in zip((0.5, 0.3, 0.2), states)).float()
+        want = sum(w * s[key].double() for w, s in zip((0.5, 0.3, 0.2), states, strict=True)).float()
         _assert_within_one_ulp(merged[key], want, key)
     strict_load(result.out)
     record = json.loads((result.out / PROVENANCE_FILE).read_text())

@@ -293,7 +293,7 @@ def _with_pickled_config(folder: Path, module: str) -> None:
         (folder / "model.pth").unlink()
         torch.save(blob, folder / "model.pth")
     finally:
-        for c, m in zip(classes, saved):
+        for c, m in zip(classes, saved, strict=True):
             c.__module__ = m
 
 

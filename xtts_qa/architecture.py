@@ -20,9 +20,9 @@ import hashlib
 import importlib.metadata
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from xtts_qa.cache import atomic_write_bytes, cache_dir
 from xtts_qa.errors import EnvironmentProblem
@@ -86,19 +86,19 @@ class ExpectedArchitecture:
 def _parameters_on_meta() -> Iterator[None]:
     """Create every nn.Parameter on the meta device; buffers (mel filterbanks) stay real and small."""
     from torch import nn
+    from torch.nn.modules.module import register_module_parameter_registration_hook
 
-    original = nn.Module.register_parameter
+    def to_meta(module: nn.Module, name: str, param: nn.Parameter) -> nn.Parameter | None:
+        if param.device.type == "meta":
+            return None
+        return nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
 
-    def register(module: nn.Module, name: str, param: Any) -> None:
-        if param is not None and param.device.type != "meta":
-            param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
-        original(module, name, param)
-
-    nn.Module.register_parameter = register  # type: ignore[method-assign]
+    # the documented hook contract is "returns None or a new parameter"; torch's annotation says None only
+    handle = register_module_parameter_registration_hook(cast("Callable[..., None]", to_meta))
     try:
         yield
     finally:
-        nn.Module.register_parameter = original  # type: ignore[method-assign]
+        handle.remove()
 
 
 def _specs(state: dict[str, Any]) -> dict[str, Spec]:

@@ -65,8 +65,8 @@ def file_digest(path: str | Path) -> str:
     The memo key is (path, size, mtime_ns, device, inode, ctime_ns). Every XTTS-v2 model.pth has the same size,
     and ``cp -p`` / ``rsync -a`` / ``touch -r`` restore the mtime, so size and mtime alone can serve a swapped
     file the old digest. ``rsync`` and atomic saves give the new file a new inode; writing into the old file
-    updates its ctime, which no user-level tool can set back. Hashing always instead costs about 4.7 s per GB on this 2-core machine
-    (``benchmarks/bench_digest.py``), on every check of an unchanged model.
+    updates its ctime, which no user-level tool can set back. Hashing always instead costs about 4.7 s per GB on this
+    2-core machine (``benchmarks/bench_digest.py``), on every check of an unchanged model.
     """
     path = Path(path).resolve()
     stat = path.stat()

@@ -478,7 +478,10 @@ def _support(bundle: Bundle, role: str, attempt: Any) -> Any:
             LoadProblem(
                 role,
                 str(path),
-                f"holds {'None' if value is None else 'a ' + type(value).__name__}, not {wanted}: as good as a missing file.",
+                (
+                    f"holds {'None' if value is None else 'a ' + type(value).__name__}, not {wanted}: as good as a "
+                    "missing file."
+                ),
                 "copy it from the base model folder.",
                 kind="missing",
             )

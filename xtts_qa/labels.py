@@ -23,7 +23,7 @@ def checkpoint_labels(targets: Sequence[str | Path]) -> list[str]:
     labels = [name(p, depth) for p in paths]
     while len(set(labels)) < len(labels) and depth < 8:
         depth += 1
-        labels = [name(p, depth) if labels.count(lab) > 1 else lab for p, lab in zip(paths, labels)]
+        labels = [name(p, depth) if labels.count(lab) > 1 else lab for p, lab in zip(paths, labels, strict=True)]
     seen: dict[str, int] = {}
     out = []
     for lab in labels:

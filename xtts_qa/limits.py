@@ -91,7 +91,7 @@ def _span(t: torch.Tensor) -> int:
     """Elements from the storage offset to the furthest one the view reaches (0 for an empty tensor)."""
     if t.numel() == 0:
         return 0
-    return t.storage_offset() + 1 + sum((d - 1) * abs(s) for d, s in zip(t.shape, t.stride()))
+    return int(t.storage_offset()) + 1 + sum((d - 1) * abs(s) for d, s in zip(t.shape, t.stride(), strict=True))
 
 
 def tensor_problem(t: torch.Tensor) -> str | None:

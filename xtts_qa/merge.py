@@ -13,6 +13,7 @@ and the output is written tensor by tensor, so memory stays at a few tensors wha
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -152,13 +153,19 @@ def _fit_to_merge(path: Path, bundle: Bundle, base: Bundle, base_arch: object) -
         )
 
 
+def _tensors(bundle: Bundle) -> dict[str, torch.Tensor]:
+    """The state dict of a bundle that :func:`merge` has already checked to be readable."""
+    assert bundle.checkpoint is not None
+    return bundle.checkpoint.tensors
+
+
 def _merged(
     key: str, inputs: list[Bundle], base: Bundle, weights: list[float], method: str, releaser: PageReleaser
 ) -> LazyTensor:
-    ref = base.checkpoint.tensors[key]  # type: ignore[union-attr]
+    ref = _tensors(base)[key]
 
     def produce() -> torch.Tensor:
-        tensors = [b.checkpoint.tensors[key] for b in inputs]  # type: ignore[union-attr]
+        tensors = [_tensors(b)[key] for b in inputs]
         for t in tensors:
             if tuple(t.shape) != tuple(ref.shape):
                 raise InputError(
@@ -167,7 +174,7 @@ def _merged(
                     "merge only fine-tunes of this base.",
                 )
         acc = tensors[0].to(torch.float64).mul_(weights[0])
-        for w, t in zip(weights[1:], tensors[1:]):
+        for w, t in zip(weights[1:], tensors[1:], strict=True):
             acc.add_(t.to(torch.float64), alpha=w)
         if method == "task-vector":
             acc.add_(ref.to(torch.float64), alpha=1.0 - math.fsum(weights))
@@ -208,7 +215,7 @@ def merge(
             "pass the base model folder (model.pth, config.json, vocab.json, ...) as --base.",
         )
     bundles = [open_bundle(p) for p in paths]
-    for path, bundle in zip(paths, bundles):
+    for path, bundle in zip(paths, bundles, strict=True):
         _fit_to_merge(path, bundle, base_bundle, base_arch)
     releaser = PageReleaser([b.paths["model"] for b in (*bundles, base_bundle)])
     state: dict[str, LazyTensor] = {}
@@ -218,7 +225,7 @@ def merge(
             state[key] = _merged(key, bundles, base_bundle, used, options.method, releaser)
             merged += 1
         else:
-            state[key] = LazyTensor.of(ref, lambda t=ref: releaser.release(t))
+            state[key] = LazyTensor.of(ref, functools.partial(releaser.release, ref))
             copied += 1
     with NewFolder(out, [*paths, Path(base)], force=options.force) as folder:
         save_streaming({"model": state}, folder.path(ROLES["model"]))
@@ -242,7 +249,7 @@ def merge(
                     "layout": b.checkpoint.layout if b.checkpoint else None,
                     "weight": w,
                 }
-                for p, b, w in zip(paths, bundles, used)
+                for p, b, w in zip(paths, bundles, used, strict=True)
             ],
             "base": {
                 "path": str(Path(base).resolve()),

@@ -12,6 +12,7 @@ import logging
 import pickle
 import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,7 @@ class PickledConfig:
         return f"PickledConfig({self.qualified_name})"
 
 
-_STAND_INS = [
+_STAND_INS: list[Callable[..., Any] | tuple[Callable[..., Any], str]] = [
     (type(name.rsplit(".", 1)[1], (PickledConfig,), {"qualified_name": name}), name) for name in ALLOWED_CONFIG_CLASSES
 ]
 
@@ -179,5 +180,5 @@ def _first_line(text: str) -> str:
 
 
 def load_json(path: str | Path) -> Any:
-    """Read a JSON file (size and nesting bounded), turning every failure into an :class:`InputError` naming the file."""
+    """Read a JSON file (size and nesting bounded); every failure becomes an :class:`InputError` naming the file."""
     return read_json(path)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypedDict
 
 import torch
 
 from xtts_qa.mmap_pages import PageReleaser
 
-__all__ = ["TensorStat", "Drift", "scan", "aggregate"]
+__all__ = ["TensorStat", "Drift", "DriftFigures", "scan", "aggregate"]
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,19 @@ def scan(
     return stats
 
 
+class DriftFigures(TypedDict):
+    """:meth:`Drift.to_dict`: the figures a drift finding carries in its details (non-finite floats as strings)."""
+
+    compared: int
+    changed: int
+    max_abs: float | str
+    rel_l2: float | str
+    examples: list[str]
+    beyond_rounding: int
+    rounding: str | None
+    max_ulps: float | str
+
+
 @dataclass(frozen=True)
 class Drift:
     """How far a set of tensors moved from the base (aggregated from :class:`TensorStat`).
@@ -226,7 +240,7 @@ class Drift:
             return "float32 rounding, as a weighted average of identical tensors (weights summing to 1) produces"
         return f"{self.rounding} rounding: the tensors were saved in (or cast through) {self.rounding}"
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> DriftFigures:
         def num(x: float) -> float | str:
             return x if math.isfinite(x) else str(x)
 

@@ -117,7 +117,8 @@ def _config_dict(model_args: dict[str, Any]) -> dict[str, Any]:
     from TTS.tts.models.xtts import XttsArgs
 
     config = XttsConfig(model_args=XttsArgs(**model_args), languages=list(LANGUAGES))
-    return config.to_dict()
+    data: dict[str, Any] = config.to_dict()
+    return data
 
 
 def _build_xtts(config: dict[str, Any], vocab_file: Path, seed: int) -> torch.nn.Module:
@@ -133,8 +134,8 @@ def _build_xtts(config: dict[str, Any], vocab_file: Path, seed: int) -> torch.nn
     cfg.model_args.gpt_stop_text_token = tok.tokenizer.token_to_id("[STOP]")
     torch.manual_seed(seed)
     with torch.no_grad():
-        model = Xtts(cfg)
-        model.mel_stats.copy_(1.0 + torch.rand(80, generator=torch.Generator().manual_seed(seed + 7)))
+        model: torch.nn.Module = Xtts(cfg)
+        model.get_buffer("mel_stats").copy_(1.0 + torch.rand(80, generator=torch.Generator().manual_seed(seed + 7)))
     return model  # not .eval(): Xtts.eval() adds gpt_inference copies to the state dict
 
 
@@ -145,7 +146,8 @@ def build_dvae(num_audio_tokens: int, seed: int) -> dict[str, torch.Tensor]:
     from xtts_qa.architecture import DVAE_ARGS
 
     torch.manual_seed(seed + 11)
-    return DiscreteVAE(num_tokens=num_audio_tokens - 2, **DVAE_ARGS).state_dict()
+    state: dict[str, torch.Tensor] = DiscreteVAE(num_tokens=num_audio_tokens - 2, **DVAE_ARGS).state_dict()
+    return state
 
 
 def trainer_mel_tensors(model_args: dict[str, Any], sample_rate: int = 22050) -> dict[str, torch.Tensor]:
@@ -223,7 +225,10 @@ def save_trainer(
 
 
 def build_model_folder(folder: Path, size: str = "tiny", seed: int = 0) -> ModelFiles:
-    """Write a complete base model folder (model.pth, config.json, vocab.json, dvae.pth, mel_stats.pth, speakers_xtts.pth)."""
+    """Write a complete base model folder.
+
+    It holds model.pth, config.json, vocab.json, dvae.pth, mel_stats.pth and speakers_xtts.pth.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     args = model_args_for(size)
     files = ModelFiles(folder)
@@ -233,7 +238,7 @@ def build_model_folder(folder: Path, size: str = "tiny", seed: int = 0) -> Model
     model = _build_xtts(config, files.vocab, seed)
     state = model.state_dict()
     save_inference(state, files.model)
-    torch.save(model.mel_stats.clone(), files.mel_stats)
+    torch.save(model.get_buffer("mel_stats").clone(), files.mel_stats)
     torch.save(build_dvae(args["gpt_num_audio_tokens"], seed), files.dvae)
     torch.save(speakers_for(args, seed), files.speakers)
     log.info("built %s model in %s", size, folder)

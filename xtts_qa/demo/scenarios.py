@@ -99,7 +99,7 @@ def _average(
         if not states[0][k].is_floating_point() and not cast_ints:
             out[k] = states[0][k].clone()
             continue
-        out[k] = sum(w * s[k].float() for s, w in zip(states, weights))
+        out[k] = sum((w * s[k].float() for s, w in zip(states, weights, strict=True)), torch.zeros(()))
     return out
 
 
@@ -228,7 +228,9 @@ def _vocab_reordered(f: Family) -> Path:
     vocab = data["model"]["vocab"]
     plain = sorted((t for t in vocab if not t.startswith("[")), key=lambda t: vocab[t])
     ids = [vocab[t] for t in plain]
-    for t, i in zip(plain, ids[1:] + ids[:1]):  # rotate the ids of ordinary tokens: same size, wrong mapping
+    for t, i in zip(
+        plain, ids[1:] + ids[:1], strict=True
+    ):  # rotate the ids of ordinary tokens: same size, wrong mapping
         vocab[t] = i
     files.vocab.unlink()
     files.vocab.write_text(json.dumps(data))

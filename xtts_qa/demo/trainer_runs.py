@@ -509,7 +509,8 @@ def _fit(
 ) -> tuple[Path, dict[str, Any]]:
     """One recipe fine-tune (1 epoch of a few steps); returns the Trainer's run folder and what was observed.
 
-    ``checkpoints`` also saves ``checkpoint_N.pth`` every 2 steps (each file is ~300 MB: the full-size DVAE rides along).
+    ``checkpoints`` also saves ``checkpoint_N.pth`` every 2 steps (each file is ~300 MB: the full-size DVAE rides
+    along).
     """
     from trainer import Trainer, TrainerArgs
     from trainer.logging.dummy_logger import DummyLogger
@@ -528,7 +529,8 @@ def _fit(
         }
         train_samples, _ = load_tts_samples(config, eval_split=False)
         trainer = Trainer(
-            TrainerArgs(restore_path=None, skip_train_epoch=False, start_with_eval=False, grad_accum_steps=1),
+            # restore_path "" (TrainerArgs' default; the Trainer tests it for truth) is the recipe's restore_path=None
+            TrainerArgs(restore_path="", skip_train_epoch=False, start_with_eval=False, grad_accum_steps=1),
             config,
             output_path=str(out),
             model=model,
@@ -556,7 +558,7 @@ def _fit(
 def observe_trainer_start(
     xtts_checkpoint: Path, base: Path, log_file: Path, *, support: Path | None = None
 ) -> dict[str, Any]:
-    """Build coqui's ``GPTTrainer`` as the recipe does to start a fine-tune from a model, and compare its DVAE with the base's.
+    """Build coqui's ``GPTTrainer`` as the recipe does to fine-tune from a model, and compare its DVAE with the base's.
 
     Args:
         xtts_checkpoint: the model.pth / checkpoint a new fine-tune starts from (``GPTArgs.xtts_checkpoint``).
@@ -763,7 +765,8 @@ def _merge(folder: Path, inputs: list[Path], weights: tuple[float, ...], base: P
     blobs = [torch.load(p, map_location="cpu", weights_only=True) for p in inputs]
     merged = dict(blobs[0])
     merged["model"] = {
-        key: sum(w * blob["model"][key].float() for w, blob in zip(weights, blobs)) for key in blobs[0]["model"]
+        key: sum(w * blob["model"][key].float() for w, blob in zip(weights, blobs, strict=True))
+        for key in blobs[0]["model"]
     }
     torch.save(merged, folder / "model.pth")
     shutil.copyfile(run / "config.json", folder / "config.json")

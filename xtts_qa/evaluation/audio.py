@@ -79,7 +79,8 @@ def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndar
     from scipy.signal import resample_poly
 
     g = gcd(int(source_rate), int(target_rate))
-    return resample_poly(samples, target_rate // g, source_rate // g).astype(np.float32)
+    out: np.ndarray = resample_poly(samples, target_rate // g, source_rate // g).astype(np.float32)
+    return out
 
 
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
@@ -145,7 +146,10 @@ def load_reference(path: str | Path, limits: ReferenceLimits | None = None) -> C
     if seconds < limits.min_seconds:
         raise InputError(
             path,
-            f"is {seconds:.2f} s long; a reference needs at least {limits.min_seconds:.1f} s of speech (3-8 s is best).",
+            (
+                f"is {seconds:.2f} s long; a reference needs at least {limits.min_seconds:.1f} s of speech (3-8 s is "
+                "best)."
+            ),
             "use a longer clip of the target speaker.",
         )
     peak = float(np.max(np.abs(samples))) if len(samples) else 0.0

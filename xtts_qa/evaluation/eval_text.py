@@ -43,13 +43,15 @@ def render_eval(report: EvalReport, *, colour: bool = False, verbose: bool = Fal
         _paint(report.headline, "32" if ok else "31", colour),
         "",
         f"xtts-qa eval {report.candidate}" + (f"  (base: {report.base})" if report.base else "  (no base)"),
-        f"  suite {report.suite}: {len(report.sentences)} sentences   asr: {p.get('asr_model')}   speaker: {p.get('speaker_model')}"
+        f"  suite {report.suite}: {len(report.sentences)} sentences   asr: {p.get('asr_model')}   speaker: "
+        f"{p.get('speaker_model')}"
         f"   device: {p.get('device')}",
         f"  normalisers: {'; '.join(f'{k}: {v}' for k, v in (p.get('normalisers') or {}).items())}",
         "",
     ]
     lines.append(
-        f"  {'sentence':16} {'verdict':7} {'WER':>6} {'base':>6} {'sim_ref':>7} {'sim_base':>8} {'dur_s':>6} {'LUFS':>6} {'rtf':>6}  flags"
+        f"  {'sentence':16} {'verdict':7} {'WER':>6} {'base':>6} {'sim_ref':>7} {'sim_base':>8} {'dur_s':>6} "
+        f"{'LUFS':>6} {'rtf':>6}  flags"
     )
     for s in report.sentences:
         verdict = _paint(s.verdict, "32" if s.verdict == "pass" else "31", colour)
@@ -57,8 +59,10 @@ def render_eval(report: EvalReport, *, colour: bool = False, verbose: bool = Fal
         rtf = "cached" if s.rtf is None else f"{s.rtf:.3f}"
         loud = "n/a" if s.loudness is None else f"{s.loudness:.1f}"
         lines.append(
-            f"  {s.id[:16]:16} {verdict}{pad} {_fmt(s.wer):>6} {_fmt(s.base_wer) if s.base_wer is not None else '-':>6} "
-            f"{_fmt(s.similarity_ref):>7} {_fmt(s.similarity_base) if report.base else '-':>8} {s.duration_s:6.2f} {loud:>6} "
+            f"  {s.id[:16]:16} {verdict}{pad} {_fmt(s.wer):>6} "
+            f"{_fmt(s.base_wer) if s.base_wer is not None else '-':>6} "
+            f"{_fmt(s.similarity_ref):>7} {_fmt(s.similarity_base) if report.base else '-':>8} "
+            f"{s.duration_s:6.2f} {loud:>6} "
             f"{rtf:>6}  {','.join(s.flags) or '-'}"
         )
         if verbose or s.verdict == "fail":

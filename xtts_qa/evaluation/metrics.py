@@ -165,7 +165,9 @@ class SignalStats:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SignalStats:
         """Rebuild from :meth:`to_dict` (raises KeyError for figures written by an older version)."""
-        return cls(**{k: float("nan") if data[k] is None else data[k] for k in cls.__dataclass_fields__})
+        # JSON gives every figure back as a float (nonfinite too); None stood for a non-finite value
+        values: dict[str, Any] = {k: float("nan") if data[k] is None else data[k] for k in cls.__dataclass_fields__}
+        return cls(**values)
 
 
 @dataclass(frozen=True)

@@ -41,12 +41,17 @@ GARBLED_WER = 0.5
 FLAGS: dict[str, str] = {
     "non-finite": "the output holds NaN/Inf samples (the model produced numbers that are not audio)",
     "silent": "silent: no audible speech in the clip",
-    "noise": "noise, not clean speech: the speech stands less than 20 dB above the background (about 7 dB SNR), or the clip is pure noise",
+    "noise": (
+        "noise, not clean speech: the speech stands less than 20 dB above the background (about 7 dB SNR), "
+        "or the clip is pure noise"
+    ),
     "clipped": "distorted: samples hit full scale (clipping)",
     "too-quiet": "too quiet: loudness below -40 LUFS, or more than 10 LU quieter than the base model's clip",
     "truncated": "cut short: far shorter than the text needs, or than the base model's clip of the same sentence",
     "too-fast": "too fast: spoken in well under the base model's time for the same sentence, with the words intact",
-    "too-long": "too long or looping: far longer than the text needs or than the base's clip, or it hit XTTS's generation cap",
+    "too-long": (
+        "too long or looping: far longer than the text needs or than the base's clip, or it hit XTTS's generation cap"
+    ),
     "long-pause": "a long pause: over 1 s of silence inside the sentence, or over 1.5 s before or after it",
     "wrong-language": "wrong language: Whisper's language identification hears another language than the sentence's",
     "garbled": "garbled: the audio sounds clean but most words are wrong (WER above 0.5)",
@@ -98,7 +103,8 @@ class SentenceSamples:
         """1 where the sentence raised any flag."""
         if not self.flags:
             return np.zeros(len(self))
-        return np.max(np.stack([self.flag(f) for f in FLAGS]), axis=0)
+        flagged: np.ndarray = np.max(np.stack([self.flag(f) for f in FLAGS]), axis=0)
+        return flagged
 
 
 Take = Callable[[np.ndarray], np.ndarray]
@@ -190,7 +196,8 @@ REGRESSION_WORDS = 3
 
 def _regressions(c: SentenceSamples, b: SentenceSamples, t: Take) -> np.ndarray:
     worse = (t(c.wer) - t(b.wer) > REGRESSION_WER) & (t(c.word_errors) - t(b.word_errors) >= REGRESSION_WORDS)
-    return worse.sum(axis=-1).astype(float)
+    counts: np.ndarray = worse.sum(axis=-1).astype(float)
+    return counts
 
 
 def _build() -> dict[str, Metric]:

@@ -143,7 +143,10 @@ def headline(report: EvalReport) -> str:
         return f"FAILED (--strict): inconclusive {', '.join(g.expr for g in unsure)}: the suite cannot tell."
     text = "PASSED: every gate holds"
     if unsure:
-        text += f", but {', '.join(g.expr for g in unsure)} {'is' if len(unsure) == 1 else 'are'} inconclusive (the suite cannot tell)"
+        text += (
+            f", but {', '.join(g.expr for g in unsure)} {'is' if len(unsure) == 1 else 'are'} inconclusive (the "
+            "suite cannot tell)"
+        )
     if heard:
         text += f"; flagged sentences ({n}): {heard}"
     return text + "."

@@ -143,9 +143,9 @@ def make_backend(kind: str, target: str, options: EvalOptions, cache: EvalCache,
 class _Progress:
     def __init__(self, enabled: bool | None) -> None:
         self.disable = None if enabled is None else not enabled
-        self.bars: list[tqdm] = []
+        self.bars: list[tqdm[Any]] = []
 
-    def bar(self, desc: str, total: int) -> tqdm:
+    def bar(self, desc: str, total: int) -> tqdm[Any]:
         bar = tqdm(
             total=total,
             desc=desc,
@@ -191,7 +191,7 @@ class _Run:
         label: str,
         asr: Transcriber,
         pool: ThreadPoolExecutor,
-        asr_bar: tqdm,
+        asr_bar: tqdm[Any],
     ) -> tuple[list[ClipRecord], list[Future[Transcript]]]:
         identity = backend.identity()
         bar = self.progress.bar(f"synthesis ({label})", len(self.sentences))
@@ -235,7 +235,7 @@ class _Run:
 
     # -- ASR -----------------------------------------------------------------------------------------
     def _submit(
-        self, pool: ThreadPoolExecutor, asr: Transcriber, record: ClipRecord, language: str, bar: tqdm
+        self, pool: ThreadPoolExecutor, asr: Transcriber, record: ClipRecord, language: str, bar: tqdm[Any]
     ) -> Future[Transcript]:
         # the caller copies the result into the record once every future is done (callbacks may run later)
         """Queue a transcription; identical audio (a base equal to the candidate) is transcribed once."""
@@ -407,7 +407,7 @@ def run_eval(
             for record in every:
                 record.embedding = run.embedding(encoder, record.digest, record.path, speaker_identity)
                 sim_bar.update(1)
-            for record, future in zip(every, futures):
+            for record, future in zip(every, futures, strict=True):
                 heard = future.result()  # re-raises ASR errors here
                 record.transcript, record.language_id = heard.text, heard.language_id
     finally:

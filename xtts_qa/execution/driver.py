@@ -332,7 +332,7 @@ def run_sweep(targets: list[str], base: str | None, options: SweepOptions | None
     engine = make_engine(options)
     try:
         checks = engine.check(targets, base, check_options)
-        healthy = [t for t, c in zip(targets, checks) if int(c.get("exit_code", 0)) == 0]
+        healthy = [t for t, c in zip(targets, checks, strict=True) if int(c.get("exit_code", 0)) == 0]
         log.info("sweep: %d of %d checkpoints pass the structural check", len(healthy), len(targets))
         units_info = {"total": 0, "cached": 0, "run": 0, "retried": 0}
         evals: dict[str, dict[str, dict[str, Any]]] = {}
@@ -349,7 +349,9 @@ def run_sweep(targets: list[str], base: str | None, options: SweepOptions | None
                     evals.setdefault(target, {})[suite.name] = report.to_dict()
     finally:
         engine.close()
-    results = tuple(CheckpointResult(t, lab, c, evals.get(t, {})) for t, lab, c in zip(targets, labels, checks))
+    results = tuple(
+        CheckpointResult(t, lab, c, evals.get(t, {})) for t, lab, c in zip(targets, labels, checks, strict=True)
+    )
     report = SweepReport(
         options.engine, base, tuple(s.name for s in suites), results, units_info, seconds=time.perf_counter() - started
     )
@@ -435,5 +437,6 @@ def _record(
         },
     }
     record = RunRecord(new_run_id(), started_at, utc_now(), "sweep", options.label, checks, evals, (), provenance)
+    assert options.report_dir is not None, "run_sweep records a run only when it has a report_dir"
     paths = publish(record, options.report_dir, options.history)
     return replace(report, run_id=record.run_id, report=str(paths.html))

@@ -46,7 +46,7 @@ class LocalEngine:
             on_done(
                 UnitOutcome(
                     unit,
-                    tuple(replace(c, transcript=t, embedding=v) for c, t, v in zip(clips, texts, vectors)),
+                    tuple(replace(c, transcript=t, embedding=v) for c, t, v in zip(clips, texts, vectors, strict=True)),
                     1,
                     worker,
                 )

@@ -165,7 +165,7 @@ class RayEngine:
         """Wait until every actor answers (a restarting one included) and note its process id."""
         names = [f"synth-{i}" for i in range(len(self._actors))] + [f"asr-{i}" for i in range(len(self._listeners))]
         self._pids = {}
-        for name, handle in zip(names, self._actors + self._listeners):
+        for name, handle in zip(names, self._actors + self._listeners, strict=True):
             pid = self._wait_ready(handle)
             if pid is not None:
                 self._pids[name] = pid
@@ -261,7 +261,9 @@ class RayEngine:
                         stale_pids = True
                         continue
                     pid = self._pids.get(f"synth-{flight.actor}")
-                    done = tuple(replace(c, transcript=t, embedding=v) for c, t, v in zip(clips, texts, vectors))
+                    done = tuple(
+                        replace(c, transcript=t, embedding=v) for c, t, v in zip(clips, texts, vectors, strict=True)
+                    )
                     on_done(UnitOutcome(flight.unit, done, flight.attempt, f"ray:synth-{flight.actor} pid {pid}"))
         finally:
             for flight in flights.values():

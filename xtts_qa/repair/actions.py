@@ -219,7 +219,7 @@ def restore_int_dtype(job: RepairJob, comp: Composition, finding: Finding) -> li
     """Integer buffers stored as floats: the base's integer buffer when it has one, else rounded and cast back."""
     expected = job.arch.model
     fixed = 0
-    for k, (origin, t) in list(comp.tensors.items()):
+    for k, (_origin, t) in list(comp.tensors.items()):
         if k in expected and expected[k][1].startswith("int") and t.is_floating_point():
             base = job.base_tensor(k)
             if base is not None and not base.is_floating_point() and tuple(base.shape) == tuple(t.shape):
@@ -271,11 +271,12 @@ def restore_missing_frozen(job: RepairJob, comp: Composition, finding: Finding) 
         raise Refusal(
             f"{len(trained)} trained GPT tensors are missing ({', '.join(trained[:3])}): only the training run has them"
         )
-    absent = [k for k in missing if job.base_tensor(k) is None]
+    from_base = {k: t for k in missing if (t := job.base_tensor(k)) is not None}
+    absent = [k for k in missing if k not in from_base]
     if absent:
         raise Refusal(f"{len(absent)} missing tensors are not in the base either ({', '.join(absent[:3])})")
     for k in missing:
-        comp.tensors[k] = ("base", job.base.checkpoint.tensors[k])  # type: ignore[union-attr]
+        comp.tensors[k] = ("base", from_base[k])
     if not missing:
         return []
     comp.changed = True
@@ -295,7 +296,8 @@ def normalise_namespace(job: RepairJob, comp: Composition, finding: Finding) -> 
     assert ckpt is not None
     for key, raws in ckpt.collisions.items():
         values = [ckpt.lookup(r) for r in raws]
-        if any(v is None or v.shape != values[0].shape or not torch.equal(v, values[0]) for v in values):  # type: ignore[union-attr]
+        first = values[0]
+        if first is None or any(v is None or v.shape != first.shape or not torch.equal(v, first) for v in values):
             raise Refusal(
                 f"{key} is stored twice with different values ({' / '.join(raws)}): which one is right cannot be told"
             )

@@ -126,11 +126,11 @@ def plan_repair(target: str | Path, base: str | Path, intent: str = "inference")
     ctx = Context(candidate, base_bundle, options)
     before = report_for(ctx)
     arch = _arch(ctx, base_bundle)
-    files = {
+    files: dict[str, Path | None] = {
         r: candidate.paths[r] for r in SUPPORT_ROLES if candidate.paths[r].is_file() and candidate.problem(r) is None
     }
     tensors = {k: ("target", v) for k, v in (candidate.checkpoint.tensors if candidate.checkpoint else {}).items()}
-    comp = Composition(layout=_output_layout(candidate, intent), tensors=tensors, files=files)  # type: ignore[arg-type]
+    comp = Composition(layout=_output_layout(candidate, intent), tensors=tensors, files=files)
     plan = RepairPlan(job=RepairJob(candidate, base_bundle, intent, arch), composition=comp, before=before)
     if candidate.checkpoint is None or arch is None:
         plan.refusals += [f"{f.code} {f.name}: {f.message}" for f in before.findings if f.severity is Severity.ERROR]

@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, SupportsIndex, cast
 
 import torch
 
@@ -90,7 +90,7 @@ class _TensorRef:
     def __init__(self, storage: _StorageRef) -> None:
         self.storage = storage
 
-    def __reduce_ex__(self, protocol: int) -> tuple[Any, ...]:
+    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[Any, ...]:
         shape = self.storage.lazy.shape
         stride = tuple(int(s) for s in torch.empty(shape, device="meta").stride())
         return (
@@ -146,16 +146,18 @@ def save_streaming(obj: Any, path: Path) -> int:
     with open(path, "wb") as fh:
         writer = torch._C.PyTorchFileWriter(fh, True, torch.serialization._get_storage_alignment())
         writer.write_record("data.pkl", data, len(data))
-        writer.write_record(".format_version", "1", 1)
-        alignment = str(torch.serialization._get_storage_alignment())
+        writer.write_record(".format_version", b"1", 1)
+        alignment = str(torch.serialization._get_storage_alignment()).encode()
         writer.write_record(".storage_alignment", alignment, len(alignment))
-        writer.write_record("byteorder", sys.byteorder, len(sys.byteorder))
+        byteorder = sys.byteorder.encode()
+        writer.write_record("byteorder", byteorder, len(byteorder))
         for ref in refs:
             lazy = ref.lazy
             tensor = lazy.produce()
             if tuple(tensor.shape) != tuple(lazy.shape) or tensor.dtype != lazy.dtype:
                 raise ValueError(
-                    f"tensor {ref.key}: produced {tuple(tensor.shape)} {tensor.dtype}, declared {lazy.shape} {lazy.dtype}"
+                    f"tensor {ref.key}: produced {tuple(tensor.shape)} {tensor.dtype}, declared {lazy.shape} "
+                    f"{lazy.dtype}"
                 )
             tensor = tensor.detach().cpu().contiguous()
             if (
@@ -164,8 +166,10 @@ def save_streaming(obj: Any, path: Path) -> int:
             ):
                 tensor = tensor.clone()  # a view into a larger storage: write only its own bytes
             nbytes = tensor.numel() * tensor.element_size()
-            writer.write_record(f"data/{ref.key}", tensor.untyped_storage(), nbytes)
-            del tensor
+            # torch.save passes an UntypedStorage here too; torch's stub names only torch.types.Storage
+            storage = cast(torch.types.Storage, tensor.untyped_storage())
+            writer.write_record(f"data/{ref.key}", storage, nbytes)
+            del tensor, storage
             if lazy.done is not None:
                 lazy.done()
             _trim_heap()

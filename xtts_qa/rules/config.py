@@ -43,8 +43,14 @@ class AudioTokens(Rule):
     groups = ("config",)
     requires = ("model", "config")
     what = "gpt_num_audio_tokens in config.json equals the rows of gpt.mel_embedding and gpt.mel_head."
-    why = "A config with XTTS v1 defaults (8194 audio tokens) against v2 tensors (1026) fails to load with misleading errors about gpt.gpt_inference keys."
-    fix = "Use the XTTS-v2 config.json the checkpoint was trained with (gpt_num_audio_tokens 1026, start 1024, stop 1025)."
+    why = (
+        "A config with XTTS v1 defaults (8194 audio tokens) against v2 tensors (1026) fails to load with misleading "
+        "errors about gpt.gpt_inference keys."
+    )
+    fix = (
+        "Use the XTTS-v2 config.json the checkpoint was trained with (gpt_num_audio_tokens 1026, start 1024, stop "
+        "1025)."
+    )
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         want = _arg(ctx, "gpt_num_audio_tokens")
@@ -68,7 +74,10 @@ class Perceiver(Rule):
     groups = ("config",)
     requires = ("model", "config")
     what = "gpt_use_perceiver_resampler in config.json agrees with whether gpt.conditioning_perceiver.* tensors exist."
-    why = "XTTS-v2 conditions on the perceiver resampler; a config without it builds a v1 model that cannot load v2 weights (and vice versa)."
+    why = (
+        "XTTS-v2 conditions on the perceiver resampler; a config without it builds a v1 model that cannot load v2 "
+        "weights (and vice versa)."
+    )
     fix = "Set model_args.gpt_use_perceiver_resampler to match the checkpoint (true for XTTS-v2)."
 
     def check(self, ctx: Context) -> Iterable[Finding]:
@@ -135,7 +144,10 @@ class ConfigVsBase(Rule):
     groups = ("config", "base")
     requires = ("config", "base")
     what = "model_args that shape the model or its generation, and the language list, equal the base model's."
-    why = "A fine-tune keeps the base architecture; a different value means a mismatched config.json or a different model family."
+    why = (
+        "A fine-tune keeps the base architecture; a different value means a mismatched config.json or a different "
+        "model family."
+    )
     fix = "Copy the architecture fields from the base config.json (training-only fields may differ)."
 
     def check(self, ctx: Context) -> Iterable[Finding]:

@@ -21,8 +21,15 @@ class DvaeKeySet(Rule):
     requires = ("dvae", "config")
     # inference never reads dvae.pth (Xtts.load_checkpoint ignores it): a note there, as a missing one is (XQ702)
     by_intent = {"inference": Severity.INFO}
-    what = "dvae.pth is a bare DiscreteVAE state dict: exactly its keys (encoder.*, decoder.*, codebook.*, discrete_loss.*), unprefixed, with the shapes GPTTrainer builds."
-    why = "GPTTrainer loads dvae.pth with strict=False: keys that do not match (e.g. 'dvae.'-prefixed ones written by an export) are dropped silently, the DVAE stays random, and the next fine-tune learns garbage codes and speaks gibberish."
+    what = (
+        "dvae.pth is a bare DiscreteVAE state dict: exactly its keys (encoder.*, decoder.*, codebook.*, "
+        "discrete_loss.*), unprefixed, with the shapes GPTTrainer builds."
+    )
+    why = (
+        "GPTTrainer loads dvae.pth with strict=False: keys that do not match (e.g. 'dvae.'-prefixed ones written by "
+        "an export) are dropped silently, the DVAE stays random, and the next fine-tune learns garbage codes and "
+        "speaks gibberish."
+    )
     fix = "Copy dvae.pth from the base XTTS-v2 model folder; never re-save it from a trainer checkpoint."
 
     def check(self, ctx: Context) -> Iterable[Finding]:
@@ -75,7 +82,10 @@ class DvaeVsBase(Rule):
         "dvae.pth, and any dvae.* tensors inside a trainer checkpoint, equal the base model's dvae.pth. Differences "
         "that float rounding explains (a half-precision save, float32 averaging in a merge) are a note or a warning."
     )
-    why = "The DVAE is never trained; a different one produces different audio codes than the GPT learnt, which is how sequential fine-tunes end up garbled. Inference never reads it."
+    why = (
+        "The DVAE is never trained; a different one produces different audio codes than the GPT learnt, which is how "
+        "sequential fine-tunes end up garbled. Inference never reads it."
+    )
     fix = "Copy dvae.pth from the base model folder."
 
     def check(self, ctx: Context) -> Iterable[Finding]:

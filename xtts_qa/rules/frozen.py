@@ -32,8 +32,15 @@ class FrozenDrift(Rule):
         "Differences that float rounding explains (a float16/bfloat16 save, averaging identical tensors in float32) "
         "are a note or a warning naming that cause; any larger difference is an error."
     )
-    why = "GPTTrainer optimises only the GPT. A decoder changed beyond rounding means the checkpoint was trained or merged outside the standard recipe (or descends from another base): the voice, timbre or speaker conditioning change without any load error."
-    fix = "Copy the hifigan_decoder.* tensors (and mel_stats) from the base model into the checkpoint, or re-run the merge with inputs that share this base."
+    why = (
+        "GPTTrainer optimises only the GPT. A decoder changed beyond rounding means the checkpoint was trained or "
+        "merged outside the standard recipe (or descends from another base): the voice, timbre or speaker "
+        "conditioning change without any load error."
+    )
+    fix = (
+        "Copy the hifigan_decoder.* tensors (and mel_stats) from the base model into the checkpoint, or re-run the "
+        "merge with inputs that share this base."
+    )
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         groups: dict[str, list[str]] = {}
@@ -56,8 +63,14 @@ class MelStatsBuffer(Rule):
     groups = ("frozen", "base")
     requires = ("model", "base.model")
     what = "The model's mel_stats buffer equals the base model's (rounding-level differences are a note or a warning)."
-    why = "mel_stats normalises the conditioning mels; GPTTrainer overwrites it from mel_norm_file, so a wrong file there shifts every voice the model clones."
-    fix = "Point the trainer's mel_norm_file at the base model's mel_stats.pth and copy the base buffer back into this checkpoint."
+    why = (
+        "mel_stats normalises the conditioning mels; GPTTrainer overwrites it from mel_norm_file, so a wrong file "
+        "there shifts every voice the model clones."
+    )
+    fix = (
+        "Point the trainer's mel_norm_file at the base model's mel_stats.pth and copy the base buffer back into this "
+        "checkpoint."
+    )
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         found = self.drift_finding(
@@ -74,7 +87,10 @@ class GptUnchanged(Rule):
     groups = ("frozen", "base")
     requires = ("model", "base.model")
     what = "Reports a checkpoint whose GPT is bit-identical to the base (nothing was fine-tuned)."
-    why = "Usually the export picked the base model.pth or a checkpoint saved before the first step; the 'fine-tune' will sound exactly like the base."
+    why = (
+        "Usually the export picked the base model.pth or a checkpoint saved before the first step; the 'fine-tune' "
+        "will sound exactly like the base."
+    )
     fix = "Export the best_model.pth or checkpoint_N.pth of the training run, not the base model."
 
     def check(self, ctx: Context) -> Iterable[Finding]:

@@ -18,7 +18,10 @@ class UnreadableFile(Rule):
     groups = ("input",)
     what = "Every file of the model that exists can be read: not empty, not truncated, valid JSON, a PyTorch archive."
     why = "A truncated model.pth or a corrupt vocab.json makes coqui-tts crash at load or, worse, at synthesis time."
-    fix = "Copy or export the file again (compare its size with the original); restore support files from the base model folder."
+    fix = (
+        "Copy or export the file again (compare its size with the original); restore support files from the base "
+        "model folder."
+    )
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         for p in ctx.candidate.problems:
@@ -35,7 +38,10 @@ class MissingFile(Rule):
     severity = Severity.ERROR
     groups = ("input",)
     what = "model.pth (or a trainer checkpoint), config.json and vocab.json are present."
-    why = "Xtts.load_checkpoint needs all three: without config.json the model cannot be built, without vocab.json it raises FileNotFoundError."
+    why = (
+        "Xtts.load_checkpoint needs all three: without config.json the model cannot be built, without vocab.json it "
+        "raises FileNotFoundError."
+    )
     fix = "Copy config.json and vocab.json from the base model folder (the fine-tune must use the base's vocab)."
 
     def check(self, ctx: Context) -> Iterable[Finding]:
@@ -50,8 +56,14 @@ class UnsafePickle(Rule):
     severity = Severity.ERROR
     groups = ("input", "security")
     what = "Checkpoint files hold only tensors, plain containers and coqui-tts config classes."
-    why = "Any other pickled global can execute code when the file is loaded; xtts_qa refuses to load it, and so does torch.load(weights_only=True), which coqui-tts uses."
-    fix = "Re-save the weights as a plain state dict from code you trust: torch.save({'model': model.state_dict()}, path)."
+    why = (
+        "Any other pickled global can execute code when the file is loaded; xtts_qa refuses to load it, and so does "
+        "torch.load(weights_only=True), which coqui-tts uses."
+    )
+    fix = (
+        "Re-save the weights as a plain state dict from code you trust: torch.save({'model': model.state_dict()}, "
+        "path)."
+    )
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         for p in ctx.candidate.problems:
@@ -67,8 +79,14 @@ class MixedNamespace(Rule):
     groups = ("input", "merge")
     requires = ("model",)
     what = "All keys use one namespace (all `xtts.`-prefixed or none) and no two stored keys name the same parameter."
-    why = "Merging inputs saved in different forms (trainer vs inference keys, weight_g/weight_v vs parametrizations) leaves two copies of a parameter; coqui-tts keeps whichever comes last, silently."
-    fix = "Convert every merge input to the inference namespace (strip 'xtts.', drop dvae.*) and one weight-norm naming before averaging, then merge again."
+    why = (
+        "Merging inputs saved in different forms (trainer vs inference keys, weight_g/weight_v vs parametrizations) "
+        "leaves two copies of a parameter; coqui-tts keeps whichever comes last, silently."
+    )
+    fix = (
+        "Convert every merge input to the inference namespace (strip 'xtts.', drop dvae.*) and one weight-norm "
+        "naming before averaging, then merge again."
+    )
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         ckpt = ctx.candidate.checkpoint
@@ -99,8 +117,14 @@ class ForeignEntries(Rule):
     groups = ("input",)
     requires = ("model",)
     what = "The state dict holds only tensors keyed by strings."
-    why = "Xtts.load_checkpoint(strict=True) refuses them as unexpected keys; they usually mean metadata or a wrong object was saved into the state dict."
-    fix = "Save model.state_dict() itself; keep metadata beside it (top-level keys of the saved dict), not inside 'model'."
+    why = (
+        "Xtts.load_checkpoint(strict=True) refuses them as unexpected keys; they usually mean metadata or a wrong "
+        "object was saved into the state dict."
+    )
+    fix = (
+        "Save model.state_dict() itself; keep metadata beside it (top-level keys of the saved dict), not inside "
+        "'model'."
+    )
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         ckpt = ctx.candidate.checkpoint

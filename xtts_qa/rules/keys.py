@@ -20,8 +20,14 @@ class MissingKeys(Rule):
     groups = ("keys", "load")
     requires = ("model", "config")
     what = "Every parameter and buffer of the Xtts model that config.json describes is in the checkpoint."
-    why = "Xtts.load_checkpoint(strict=True) refuses the file; with strict=False (GPTTrainer) the missing layers silently stay random."
-    fix = "Check that config.json belongs to this checkpoint (layers, channels, perceiver); re-export the checkpoint from the training run."
+    why = (
+        "Xtts.load_checkpoint(strict=True) refuses the file; with strict=False (GPTTrainer) the missing layers "
+        "silently stay random."
+    )
+    fix = (
+        "Check that config.json belongs to this checkpoint (layers, channels, perceiver); re-export the checkpoint "
+        "from the training run."
+    )
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         missing = missing_keys(ctx)
@@ -42,7 +48,10 @@ class UnexpectedKeys(Rule):
     groups = ("keys", "load")
     requires = ("model", "config")
     what = "The checkpoint holds no keys the architecture lacks (after stripping the trainer prefix and dvae/mel keys)."
-    why = "Xtts.load_checkpoint(strict=True) refuses the file; extra keys usually mean the wrong config.json or a foreign model."
+    why = (
+        "Xtts.load_checkpoint(strict=True) refuses the file; extra keys usually mean the wrong config.json or a "
+        "foreign model."
+    )
     fix = "Use the config.json the checkpoint was trained with; drop keys of other models before saving."
 
     def check(self, ctx: Context) -> Iterable[Finding]:
@@ -66,7 +75,10 @@ class ShapeMismatch(Rule):
     requires = ("model", "config")
     what = "Every tensor has the shape that config.json and vocab.json imply."
     why = "coqui-tts raises 'size mismatch for ...' at load; GPTTrainer (strict=False) drops or resizes the tensor."
-    fix = "Pair the checkpoint with the config.json and vocab.json it was trained with (see the vocab and config rules for the cause)."
+    fix = (
+        "Pair the checkpoint with the config.json and vocab.json it was trained with (see the vocab and config rules "
+        "for the cause)."
+    )
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         bad = shape_mismatches(ctx)
@@ -87,7 +99,10 @@ class InferenceKeys(Rule):
     groups = ("keys",)
     requires = ("model", "config")
     what = "No gpt.gpt_inference.* copies of the GPT weights are stored (XTTS v1 checkpoints had them)."
-    why = "A complete set only loads through coqui-tts's v1 fallback and doubles the GPT's size on disk; a partial set fails to load, and merges may average the copies differently."
+    why = (
+        "A complete set only loads through coqui-tts's v1 fallback and doubles the GPT's size on disk; a partial set "
+        "fails to load, and merges may average the copies differently."
+    )
     fix = (
         "Load the model, then save {'model': state_dict} without the gpt_inference entries (they are rebuilt at load)."
     )
@@ -96,8 +111,13 @@ class InferenceKeys(Rule):
         present = sorted(_extras_present(ctx))
         if present:
             complete = _uses_v1_layout(ctx)
+            kind = (
+                "the complete v1 set: loads via the v1 fallback"
+                if complete
+                else "an incomplete set: strict loading fails"
+            )
             yield self.finding(
-                f"{len(present)} gpt_inference keys stored ({'the complete v1 set: loads via the v1 fallback' if complete else 'an incomplete set: strict loading fails'}).",
+                f"{len(present)} gpt_inference keys stored ({kind}).",
                 file=ctx.candidate.describe("model"),
                 severity=Severity.WARNING if complete else Severity.ERROR,
                 count=len(present),
@@ -111,8 +131,14 @@ class LegacyWeightNorm(Rule):
     severity = Severity.INFO
     groups = ("keys", "merge")
     requires = ("model",)
-    what = "Reports weight-norm parameters stored as weight_g/weight_v (old torch) instead of parametrizations.weight.original0/1."
-    why = "torch converts the old names at load, so the model loads; but a merge that mixes both namings averages nothing for those layers (see XQ004)."
+    what = (
+        "Reports weight-norm parameters stored as weight_g/weight_v (old torch) instead of "
+        "parametrizations.weight.original0/1."
+    )
+    why = (
+        "torch converts the old names at load, so the model loads; but a merge that mixes both namings averages "
+        "nothing for those layers (see XQ004)."
+    )
     fix = "Nothing for inference. Before merging, load and re-save every input with the same torch version."
 
     def check(self, ctx: Context) -> Iterable[Finding]:

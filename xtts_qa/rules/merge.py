@@ -32,8 +32,14 @@ class ScaledMerge(Rule):
     severity = Severity.ERROR
     groups = ("merge", "base")
     requires = ("model", "base.model")
-    what = "GPT tensor norms stay close to the base's: fires when the median ratio ||candidate|| / ||base|| is off 1 by more than --scale-tolerance and nearly every tensor is scaled alike (interquartile range under 0.02)."
-    why = "A weighted average whose weights do not sum to 1 scales every GPT tensor by that sum; the model loads and babbles. Fine-tuning moves norms by a few percent at most, and in both directions."
+    what = (
+        "GPT tensor norms stay close to the base's: fires when the median ratio ||candidate|| / ||base|| is off 1 by "
+        "more than --scale-tolerance and nearly every tensor is scaled alike (interquartile range under 0.02)."
+    )
+    why = (
+        "A weighted average whose weights do not sum to 1 scales every GPT tensor by that sum; the model loads and "
+        "babbles. Fine-tuning moves norms by a few percent at most, and in both directions."
+    )
     fix = "Re-run the merge with weights that sum to 1 (e.g. 0.5/0.5, not 0.5/0.7)."
 
     def check(self, ctx: Context) -> Iterable[Finding]:
@@ -61,11 +67,18 @@ class ForeignLineage(Rule):
     groups = ("merge", "base")
     requires = ("model", "base.model")
     what = (
-        "Reports a checkpoint whose non-GPT tensors nearly all (90 %) differ from the base and no longer point the same "
+        "Reports a checkpoint whose non-GPT tensors nearly all (90 %) differ from the base and no longer point "
+        "the same "
         "way (median cosine similarity under 0.95): it, or an input of its merge, descends from another base model."
     )
-    why = "Averaging models fine-tuned from different bases mixes unrelated weights: it loads fine and sounds wrong. Rounding (fp16) or a scaled merge change values but keep the direction, so they do not fire this rule."
-    fix = "Check against the base it was really trained from (--base), or merge only checkpoints fine-tuned from the same base."
+    why = (
+        "Averaging models fine-tuned from different bases mixes unrelated weights: it loads fine and sounds wrong. "
+        "Rounding (fp16) or a scaled merge change values but keep the direction, so they do not fire this rule."
+    )
+    fix = (
+        "Check against the base it was really trained from (--base), or merge only checkpoints fine-tuned from the "
+        "same base."
+    )
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         cosines = []

@@ -40,8 +40,14 @@ class NonFinite(Rule):
     severity = Severity.ERROR
     groups = ("numeric",)
     what = "No tensor holds NaN or Inf."
-    why = "A diverged fine-tune saves NaN weights; coqui-tts loads them without complaint and synthesises silence or noise."
-    fix = "Discard this checkpoint and use an earlier one from the run (before the loss became NaN); lower the learning rate or enable gradient clipping."
+    why = (
+        "A diverged fine-tune saves NaN weights; coqui-tts loads them without complaint and synthesises silence or "
+        "noise."
+    )
+    fix = (
+        "Discard this checkpoint and use an earlier one from the run (before the loss became NaN); lower the "
+        "learning rate or enable gradient clipping."
+    )
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         c = ctx.candidate
@@ -79,7 +85,10 @@ class ReducedPrecision(Rule):
     groups = ("numeric",)
     requires = ("model",)
     what = "Floating-point tensors are stored in float32, as XTTS-v2 was released."
-    why = "An fp16/bf16 state dict is silently cast back to float32 at load: it works, but precision is lost for good, and comparisons against the base show drift everywhere."
+    why = (
+        "An fp16/bf16 state dict is silently cast back to float32 at load: it works, but precision is lost for good, "
+        "and comparisons against the base show drift everywhere."
+    )
     fix = "Save the float32 weights (model.float().state_dict()); keep half precision for inference-time casting only."
 
     def check(self, ctx: Context) -> Iterable[Finding]:
@@ -106,7 +115,11 @@ class IntBufferFloat(Rule):
     # load_state_dict casts them back and nothing reads them at inference; in training they are a merge-hygiene sign
     by_intent = {"inference": Severity.INFO}
     what = "Integer buffers (BatchNorm num_batches_tracked, the DVAE's accumulator indices) are stored as integers."
-    why = "A merge that averages every tensor turns them into floats (often fractional). load_state_dict casts them back and inference never reads them, so it is harmless there; it shows the merge script treated counters as weights, which matters if the same script touched anything else."
+    why = (
+        "A merge that averages every tensor turns them into floats (often fractional). load_state_dict casts them "
+        "back and inference never reads them, so it is harmless there; it shows the merge script treated counters as "
+        "weights, which matters if the same script touched anything else."
+    )
     fix = "In the merge script, copy non-float tensors from one input instead of averaging them; then re-merge."
 
     def check(self, ctx: Context) -> Iterable[Finding]:

@@ -18,9 +18,18 @@ class SpeakersSchema(Rule):
     severity = Severity.ERROR
     groups = ("support",)
     requires = ("speakers", "config")
-    what = "speakers_xtts.pth maps each speaker name to {gpt_cond_latent: [1, 32, gpt_n_model_channels], speaker_embedding: [1, d_vector_dim, 1]} and holds nothing else."
-    why = "coqui-tts's SpeakerManager unpacks entries with .values(); one non-speaker entry (e.g. __speaker_metadata__) or a wrong shape breaks or mis-assigns built-in voices at synthesis time, not at load."
-    fix = "Remove non-speaker entries and regenerate latents with this model's get_conditioning_latents(); or delete the file if you clone voices from reference audio."
+    what = (
+        "speakers_xtts.pth maps each speaker name to {gpt_cond_latent: [1, 32, gpt_n_model_channels], "
+        "speaker_embedding: [1, d_vector_dim, 1]} and holds nothing else."
+    )
+    why = (
+        "coqui-tts's SpeakerManager unpacks entries with .values(); one non-speaker entry (e.g. "
+        "__speaker_metadata__) or a wrong shape breaks or mis-assigns built-in voices at synthesis time, not at load."
+    )
+    fix = (
+        "Remove non-speaker entries and regenerate latents with this model's get_conditioning_latents(); or delete "
+        "the file if you clone voices from reference audio."
+    )
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         speakers, path = ctx.candidate.speakers, ctx.candidate.describe("speakers")
@@ -63,7 +72,11 @@ class MelStatsFile(Rule):
     # only GPTTrainer reads mel_stats.pth (mel_norm_file); inference uses the buffer inside model.pth
     by_intent = {"inference": Severity.INFO}
     what = "mel_stats.pth is a float tensor of shape (80,) equal to the model's mel_stats buffer."
-    why = "GPTTrainer copies mel_norm_file into the buffer at the start of a fine-tune: a mel_stats.pth that disagrees with the buffer (e.g. a merge took it from one input only) silently changes conditioning in the next fine-tune."
+    why = (
+        "GPTTrainer copies mel_norm_file into the buffer at the start of a fine-tune: a mel_stats.pth that disagrees "
+        "with the buffer (e.g. a merge took it from one input only) silently changes conditioning in the next "
+        "fine-tune."
+    )
     fix = "Copy mel_stats.pth from the base model folder; it must equal the base's buffer."
 
     def check(self, ctx: Context) -> Iterable[Finding]:
@@ -92,7 +105,10 @@ class MelStatsVsBase(Rule):
     requires = ("mel_stats", "base.mel_stats")
     by_intent = {"inference": Severity.INFO}
     what = "mel_stats.pth is identical to the base model's mel_stats.pth."
-    why = "mel_stats is a property of the base model's audio front end and never changes in a fine-tune; a different file means a wrong mel_norm_file was used."
+    why = (
+        "mel_stats is a property of the base model's audio front end and never changes in a fine-tune; a different "
+        "file means a wrong mel_norm_file was used."
+    )
     fix = "Copy mel_stats.pth from the base model folder."
 
     def check(self, ctx: Context) -> Iterable[Finding]:

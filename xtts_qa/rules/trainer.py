@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypedDict
 
 from xtts_qa.results import Finding, Severity
 from xtts_qa.rules.base import Context, Rule
@@ -92,6 +93,15 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
+class _RestoreFigures(TypedDict):
+    restored: int
+    total: int
+    from_init: int
+    from_xtts_checkpoint: int
+    lost: int
+    crash: str | None
+
+
 class RestorePath(Rule):
     code = "XQ701"
     repair = "make-restorable"
@@ -107,15 +117,23 @@ class RestorePath(Rule):
         "dvae_checkpoint, mel buffers from the config and mel_norm_file) or that come frozen from xtts_checkpoint "
         "are not a loss: a compacted export restores to the same model as its best_model.pth."
     )
-    why = "Passing the inference model.pth as restore_path logs 'Layer missing in the checkpoint', restores 0/1023 layers (the GPT stays as initialised) and then dies with KeyError: 'step' (Trainer.restore_model reads it first, then 'epoch')."
-    fix = "To start a fine-tune from a released or exported model, set restore_path=None and pass xtts_checkpoint, dvae_checkpoint, mel_norm_file and tokenizer_file; use restore_path only for checkpoint_N.pth / best_model.pth of a run, or an export that keeps step and epoch."
+    why = (
+        "Passing the inference model.pth as restore_path logs 'Layer missing in the checkpoint', restores 0/1023 "
+        "layers (the GPT stays as initialised) and then dies with KeyError: 'step' (Trainer.restore_model reads it "
+        "first, then 'epoch')."
+    )
+    fix = (
+        "To start a fine-tune from a released or exported model, set restore_path=None and pass xtts_checkpoint, "
+        "dvae_checkpoint, mel_norm_file and tokenizer_file; use restore_path only for checkpoint_N.pth / "
+        "best_model.pth of a run, or an export that keeps step and epoch."
+    )
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         ckpt = ctx.candidate.checkpoint
         assert ckpt is not None
         plan = restore_plan(ctx)
         path = ctx.candidate.describe("model")
-        figures = {
+        figures: _RestoreFigures = {
             "restored": plan.restored,
             "total": plan.total,
             "from_init": len(plan.from_init),
@@ -161,8 +179,15 @@ class FinetuneInputs(Rule):
     severity = Severity.ERROR
     groups = ("trainer", "finetune")
     by_intent = {"inference": Severity.INFO}
-    what = "Everything an offline GPT fine-tune needs is present: the checkpoint (xtts_checkpoint), dvae.pth, mel_stats.pth (mel_norm_file), vocab.json (tokenizer_file) and config.json. An error with --intent finetune or restore, info otherwise."
-    why = "GPTTrainer's defaults download dvae.pth and mel_stats.pth from the internet; offline, or with files from another model, the fine-tune fails or silently trains against the wrong DVAE."
+    what = (
+        "Everything an offline GPT fine-tune needs is present: the checkpoint (xtts_checkpoint), dvae.pth, "
+        "mel_stats.pth (mel_norm_file), vocab.json (tokenizer_file) and config.json. An error with --intent finetune "
+        "or restore, info otherwise."
+    )
+    why = (
+        "GPTTrainer's defaults download dvae.pth and mel_stats.pth from the internet; offline, or with files from "
+        "another model, the fine-tune fails or silently trains against the wrong DVAE."
+    )
     fix = "Copy the missing files from the base XTTS-v2 model folder into the folder you fine-tune from."
 
     def check(self, ctx: Context) -> Iterable[Finding]:
@@ -192,8 +217,14 @@ class TrainerFields(Rule):
         "With --intent restore: the step and epoch a trainer checkpoint carries are integers, and whether it "
         "carries optimizer state (only continue_path restores it; restore_path starts a fresh optimizer)."
     )
-    why = "Trainer.restore_model computes checkpoint['step'] + 1 and stores checkpoint['epoch'] as counters: a value that is not a number crashes the resumed run or corrupts its schedule."
-    fix = "Resume from an untouched checkpoint_N.pth of the run; a hand-edited file can only start a new fine-tune (xtts_checkpoint)."
+    why = (
+        "Trainer.restore_model computes checkpoint['step'] + 1 and stores checkpoint['epoch'] as counters: a value "
+        "that is not a number crashes the resumed run or corrupts its schedule."
+    )
+    fix = (
+        "Resume from an untouched checkpoint_N.pth of the run; a hand-edited file can only start a new fine-tune "
+        "(xtts_checkpoint)."
+    )
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         ckpt = ctx.candidate.checkpoint

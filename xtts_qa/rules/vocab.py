@@ -23,8 +23,14 @@ class VocabSize(Rule):
     groups = ("vocab", "load")
     requires = ("model", "vocab")
     what = "The text embedding and text head have max(vocab id) + 1 rows."
-    why = "coqui-tts sizes the GPT from vocab.json; a different row count gives 'size mismatch for gpt.text_embedding.weight' at load."
-    fix = "Use the vocab.json the checkpoint was trained with (normally the base model's); if you extended the vocab, the fine-tune must have been trained with the extended one."
+    why = (
+        "coqui-tts sizes the GPT from vocab.json; a different row count gives 'size mismatch for "
+        "gpt.text_embedding.weight' at load."
+    )
+    fix = (
+        "Use the vocab.json the checkpoint was trained with (normally the base model's); if you extended the vocab, "
+        "the fine-tune must have been trained with the extended one."
+    )
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         size = ctx.candidate.text_tokens
@@ -47,7 +53,10 @@ class SpecialTokens(Rule):
     groups = ("vocab",)
     requires = ("vocab",)
     what = "vocab.json has the [START], [STOP] and [SPACE] tokens."
-    why = "coqui-tts reads the start/stop ids from the vocab and replaces spaces with [SPACE]; without them text is mis-tokenised and generation never stops cleanly."
+    why = (
+        "coqui-tts reads the start/stop ids from the vocab and replaces spaces with [SPACE]; without them text is "
+        "mis-tokenised and generation never stops cleanly."
+    )
     fix = "Restore vocab.json from the base model folder; if you edited it, keep the special tokens and their ids."
 
     def check(self, ctx: Context) -> Iterable[Finding]:
@@ -67,8 +76,14 @@ class LanguageTokens(Rule):
     groups = ("vocab", "config")
     requires = ("vocab", "config")
     what = "Every language listed in config.json has its [xx] token in vocab.json."
-    why = "The tokenizer prepends [xx] to every sentence; a missing token becomes [UNK] characters and the model speaks that language badly or not at all, with no error."
-    fix = "Add the language token to vocab.json before fine-tuning on that language (and resize the text embedding), or remove the language from config.json."
+    why = (
+        "The tokenizer prepends [xx] to every sentence; a missing token becomes [UNK] characters and the model "
+        "speaks that language badly or not at all, with no error."
+    )
+    fix = (
+        "Add the language token to vocab.json before fine-tuning on that language (and resize the text embedding), "
+        "or remove the language from config.json."
+    )
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         vocab = ctx.candidate.vocab
@@ -79,7 +94,10 @@ class LanguageTokens(Rule):
         missing = [lang for lang in languages if language_token(str(lang)) not in vocab]
         if missing:
             yield self.finding(
-                f"{len(missing)} configured languages have no token in vocab.json: {iter_limited(language_token(m) for m in missing)}",
+                (
+                    f"{len(missing)} configured languages have no token in vocab.json: "
+                    f"{iter_limited(language_token(m) for m in missing)}"
+                ),
                 file=ctx.candidate.describe("vocab"),
                 languages=missing,
             )
@@ -91,14 +109,24 @@ class VocabVsBase(Rule):
     severity = Severity.ERROR
     groups = ("vocab", "base")
     requires = ("vocab", "base.vocab")
-    what = "vocab.json maps every token to the same id as the base model's vocab.json (an extension that only appends tokens is reported as info)."
-    why = "The GPT's text embedding is indexed by token id: a re-ordered vocab of the same size loads without error and speaks gibberish."
-    fix = "Copy vocab.json from the base model folder, unless you trained this checkpoint with a deliberately extended vocab."
+    what = (
+        "vocab.json maps every token to the same id as the base model's vocab.json (an extension that only appends "
+        "tokens is reported as info)."
+    )
+    why = (
+        "The GPT's text embedding is indexed by token id: a re-ordered vocab of the same size loads without error "
+        "and speaks gibberish."
+    )
+    fix = (
+        "Copy vocab.json from the base model folder, unless you trained this checkpoint with a deliberately extended "
+        "vocab."
+    )
 
     def check(self, ctx: Context) -> Iterable[Finding]:
-        cand, base = ctx.candidate.vocab, ctx.base.vocab if ctx.base else None
-        assert cand is not None and base is not None
-        if ctx.candidate.vocab_digest() == ctx.base.vocab_digest():  # type: ignore[union-attr]
+        base_bundle = ctx.base
+        cand, base = ctx.candidate.vocab, base_bundle.vocab if base_bundle else None
+        assert cand is not None and base is not None and base_bundle is not None
+        if ctx.candidate.vocab_digest() == base_bundle.vocab_digest():
             return
         moved = [t for t, i in base.items() if t in cand and cand[t] != i]
         dropped = [t for t in base if t not in cand]
@@ -106,14 +134,18 @@ class VocabVsBase(Rule):
         path = ctx.candidate.describe("vocab")
         if not moved and not dropped:
             yield self.finding(
-                f"vocab.json extends the base vocab with {len(added)} tokens ({iter_limited(added, 5)}); existing ids are unchanged.",
+                (
+                    f"vocab.json extends the base vocab with {len(added)} tokens ({iter_limited(added, 5)}); "
+                    "existing ids are unchanged."
+                ),
                 file=path,
                 severity=Severity.INFO,
                 added=len(added),
             )
             return
         yield self.finding(
-            f"{len(moved)} tokens changed id and {len(dropped)} base tokens are gone (e.g. {iter_limited((moved + dropped)[:5], 5)}); "
+            f"{len(moved)} tokens changed id and {len(dropped)} base tokens are gone (e.g. "
+            f"{iter_limited((moved + dropped)[:5], 5)}); "
             f"the GPT was trained on the base ids.",
             file=path,
             moved=len(moved),
