@@ -3,8 +3,10 @@
 # requirements.lock, and run the CLI from a folder outside the checkout:
 #   1. core only:   `xtts-qa check` on a tiny demo model passes; `xtts-qa eval` exits 2 naming the [eval] extra;
 #   2. with [eval]: `xtts-qa eval --suite smoke-en` (the suite read from the wheel's package data) runs end to end.
-# Everything lives under ${XDG_CACHE_HOME:-~/.cache}/xtts_qa/wheel-smoke (override: XTTS_QA_SMOKE_DIR); packages come
-# from uv's cache, so a warm run takes well under two minutes. Exit 0 = the wheel works as installed by a user.
+# Everything lives under ${XDG_CACHE_HOME:-~/.cache}/xtts_qa/wheel-smoke (override: XTTS_QA_SMOKE_DIR). Packages come
+# from uv's cache. The venv is kept between runs but synced (`uv pip sync`) to exactly the locked set of each phase
+# (anything else is removed, the wheel is always reinstalled), so torch's and coqui's bytecode survives and a warm run
+# is quick; XTTS_QA_SMOKE_FRESH=1 starts from an empty venv. Exit 0 = the wheel works as installed by a user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -16,16 +18,22 @@ say() { echo "wheel-smoke [$((SECONDS - start))s]: $*" >&2; }
 fail() { echo "wheel-smoke: FAILED: $*" >&2; exit 1; }
 
 case "$smoke" in "$repo"|"$repo"/*) fail "the smoke folder $smoke must be outside the checkout";; esac
-rm -rf "$smoke/dist" "$smoke/venv" "$smoke/work"
+rm -rf "$smoke/dist" "$smoke/work"
+[ "${XTTS_QA_SMOKE_FRESH:-0}" = 0 ] || rm -rf "$smoke/venv"
 mkdir -p "$smoke/dist" "$smoke/work"
 
 "$uv" build --quiet --wheel --out-dir "$smoke/dist" "$repo"
 wheel=$(ls "$smoke"/dist/xtts_qa-*.whl)
 say "built $(basename "$wheel") ($(du -k "$wheel" | cut -f1) KiB)"
 
-"$uv" venv --quiet --python "$python" "$smoke/venv"
+[ -x "$smoke/venv/bin/python" ] || "$uv" venv --quiet --python "$python" "$smoke/venv"
 py=$smoke/venv/bin/python
-"$uv" pip install --quiet --python "$py" -c requirements.lock "$wheel"
+# install exactly what a user's `pip install <wheel>[extra]` gets, at the lock's versions
+install() {
+  echo "xtts_qa$1 @ file://$wheel" | "$uv" pip compile --quiet --python "$py" -c requirements.lock - -o "$smoke/phase.txt"
+  "$uv" pip sync --quiet --python "$py" --reinstall-package xtts_qa "$smoke/phase.txt"
+}
+install ""
 say "core install done"
 
 cd "$smoke/work"
@@ -34,11 +42,15 @@ installed=$("$py" -c 'import xtts_qa, os; print(os.path.dirname(xtts_qa.__file__
 case "$installed" in "$smoke"/venv/*) ;; *) fail "xtts_qa imports from $installed, not from the wheel's venv";; esac
 if "$py" -c 'import faster_whisper' 2>/dev/null; then fail "the core install pulled in faster-whisper"; fi
 
-"$py" - <<'PY'
-from pathlib import Path
-from xtts_qa.demo.factory import build_model_folder
-build_model_folder(Path("model"))
-PY
+# the tiny demo model (seeded, so it is rebuilt only when the factory changes), made with the wheel's own factory
+model=$smoke/model-$(sha256sum "$repo/xtts_qa/demo/factory.py" | cut -c1-12)
+if [ ! -f "$model/model.pth" ]; then
+  rm -rf "$smoke"/model-*
+  "$py" -c 'import sys; from pathlib import Path; from xtts_qa.demo.factory import build_model_folder as b; b(Path(sys.argv[1]))' \
+    "$model.tmp"
+  mv "$model.tmp" "$model"
+fi
+ln -sfn "$model" model
 "$smoke/venv/bin/xtts-qa" -q check model >check.txt || fail "xtts-qa check on a healthy demo model: $(tail -3 check.txt)"
 say "core: xtts-qa check passed"
 
@@ -51,7 +63,7 @@ grep -qF "pip install 'xtts_qa[eval]'" eval-core.txt || fail "core: eval did not
 say "core: xtts-qa eval says: $(tail -1 eval-core.txt | cut -c1-110)..."
 
 cd "$repo"
-"$uv" pip install --quiet --python "$py" -c requirements.lock "xtts_qa[eval] @ file://$wheel"
+install "[eval]"
 say "[eval] install done"
 cd "$smoke/work"
 
