@@ -291,3 +291,16 @@ def test_eval_files_a_run_record_where_the_settings_say(tmp_path, capsys) -> Non
     assert f"run record: {folder}" not in out  # -q: no extra lines
     assert main([*argv, "--no-record"]) == 0
     assert len([p for p in (tmp_path / "qa" / "runs").iterdir() if p.is_dir()]) == 1
+
+
+def test_a_record_that_cannot_be_written_warns_and_keeps_the_verdict(family, capsys, caplog, tmp_path) -> None:
+    _, targets = family
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    target = str(targets["sequential-broken-dvae"])
+    code, out, err = run(
+        capsys, "check", target, "--select", "XQ401", "--fail-on", "info", "--report-dir", str(blocker)
+    )
+    assert code == 1 and "XQ401" in out
+    warned = err + caplog.text  # the warning goes to stderr (or to pytest's log capture when it owns logging)
+    assert "run record not written to " + str(blocker) in warned and blocker.read_text() == "not a folder"

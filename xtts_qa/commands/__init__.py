@@ -93,6 +93,18 @@ def file_run(
     except OSError as exc:
         log.warning("xtts-qa: run record not written to %s: %s", folder or report_dir, exc)
         return None
+    except Exception as exc:  # a defect in the report writer must not hide the verdict the user asked for
+        log.debug("writing the run record failed", exc_info=True)
+        log.warning(
+            "xtts-qa: run record not written to %s: internal error %s: %s (please report it; XTTS_QA_DEBUG=1 and -v "
+            "show the traceback)",
+            folder or report_dir,
+            type(exc).__name__,
+            exc,
+        )
+        if os.environ.get("XTTS_QA_DEBUG"):
+            raise
+        return None
     if history is not None:
         try:
             HistoryStore(history).append(record, report_path=paths.html)
