@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("xtts_qa")
 
-__all__ = ["OFF", "add_record_options", "file_run", "record_destination"]
+__all__ = ["OFF", "add_record_options", "default_report_dir", "file_run", "history_path", "record_destination"]
 
 #: values of ``--history`` / ``XTTS_QA_RECORD`` that switch it off
 OFF = ("off", "none", "no", "0", "false")
@@ -56,22 +56,33 @@ def add_record_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label", default="", help="a free label stored with the run (CI job, branch)")
 
 
+def default_report_dir(settings: Settings) -> Path:
+    """``report_dir`` from ``[tool.xtts_qa]``, else ``reports/`` next to the pyproject.toml, else ``./reports``."""
+    if settings.report_dir is not None:
+        return settings.report_dir
+    return (settings.source.parent if settings.source is not None else Path.cwd()) / "reports"
+
+
+def history_path(settings: Settings, override: str | None = None, report_dir: Path | None = None) -> Path | None:
+    """The history file: ``override`` (a command's ``--history``; 'off' gives None), else ``history`` from
+    ``[tool.xtts_qa]``, else ``<report dir>/history.sqlite``. ``gate``, ``compare`` and ``dashboard`` can read the
+    same default as ``check`` and ``eval`` write."""
+    if override:
+        return None if override.strip().lower() in OFF else Path(os.path.abspath(os.path.expanduser(override)))
+    if settings.history is not None:
+        return settings.history
+    return (report_dir or default_report_dir(settings)) / "history.sqlite"
+
+
 def record_destination(args: argparse.Namespace, settings: Settings) -> tuple[Path | None, Path | None]:
     """(report folder, history file) for this run; (None, None) with ``--no-record``; history None when 'off'."""
     if getattr(args, "no_record", False) or os.environ.get("XTTS_QA_RECORD", "").strip().lower() in OFF:
         return None, None
-    if args.report_dir:
+    if getattr(args, "report_dir", None):
         report_dir = Path(os.path.abspath(os.path.expanduser(args.report_dir)))
-    elif settings.report_dir is not None:
-        report_dir = settings.report_dir
     else:
-        report_dir = (settings.source.parent if settings.source is not None else Path.cwd()) / "reports"
-    history_arg = getattr(args, "history", None)
-    if history_arg:
-        history = None if history_arg.strip().lower() in OFF else Path(os.path.abspath(os.path.expanduser(history_arg)))
-    else:
-        history = settings.history if settings.history is not None else report_dir / "history.sqlite"
-    return report_dir, history
+        report_dir = default_report_dir(settings)
+    return report_dir, history_path(settings, getattr(args, "history", None), report_dir)
 
 
 def file_run(
