@@ -336,6 +336,7 @@ def test_xdist_two_workers(pytester: pytest.Pytester, models: dict[str, Path]) -
     result = pytester.runpytest_subprocess(
         "-n",
         "2",
+        "-v",
         "-p",
         "no:cacheprovider",
         "--xtts-select=XQ0,XQ4",
@@ -348,6 +349,8 @@ def test_xdist_two_workers(pytester: pytest.Pytester, models: dict[str, Path]) -
     outcomes = result.parseoutcomes()
     assert outcomes["failed"] == 2 and outcomes["passed"] >= 10
     result.stdout.fnmatch_lines(["*xtts_qa summary*", "sequential-broken-dvae *2 * UNHEALTHY"])
+    # --dist loadgroup is the default with xtts items when the user did not choose a mode
+    result.stdout.fnmatch_lines(["xtts_qa: --dist loadgroup (the default with xtts items*"])
     record = HistoryStore(pytester.path / "h.sqlite").get("latest")
     # every item's result crossed from its worker to the controller
     for check in record.checks:

@@ -6,6 +6,7 @@ and ids that name the item; a light import; and the Ray engine giving the local 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -190,15 +191,32 @@ sentences:
 
 
 @pytest.mark.slow
-def test_ray_engine_gives_the_local_verdict(pytester: pytest.Pytester, models: dict[str, Path]) -> None:
+def test_ray_engine_gives_the_local_verdict(
+    pytester: pytest.Pytester, models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
     pytester.makefile(".yaml", tiny=SUITE)
     argv = ["-m", "eval", f"--xtts-checkpoint={models['finetune']}", "--xtts-suite=tiny.yaml", "--xtts-device=cpu"]
+    # each engine gets its own evaluation cache, so the Ray run cannot reuse what the local run synthesised; the
+    # assembled ASR model (checked by its SHA-256) is shared with the session's cache
+    shared_asr = Path(os.environ.get("XTTS_QA_CACHE") or pytester.path / "asr-cache") / "asr"
+    shared_asr.mkdir(parents=True, exist_ok=True)
+    for name in ("cache-local", "cache-ray"):
+        (pytester.path / name).mkdir()
+        (pytester.path / name / "asr").symlink_to(shared_asr, target_is_directory=True)
+    monkeypatch.setenv("XTTS_QA_CACHE", str(pytester.path / "cache-local"))
     local = pytester.runpytest(*argv, "--xtts-report-dir=local")
+    monkeypatch.setenv("XTTS_QA_CACHE", str(pytester.path / "cache-ray"))
     remote = pytester.runpytest(*argv, "--xtts-engine=ray", "--xtts-report-dir=remote")
     assert remote.ret == local.ret
     assert remote.parseoutcomes() == local.parseoutcomes()
     remote.stdout.fnmatch_lines(["*evaluating suite tiny (1 sentences, ray engine)*"])
+    journal = [
+        json.loads(line)
+        for path in (pytester.path / "cache-ray").rglob("sweeps/*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
+    assert journal and all(j["worker"].startswith("ray:") for j in journal), "the units ran on Ray actors"
     a = load_record(_run_dirs(pytester.path / "local")[0])
     b = load_record(_run_dirs(pytester.path / "remote")[0])
     assert b.provenance["engine"] == "ray" and a.provenance["engine"] == "local"

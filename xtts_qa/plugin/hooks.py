@@ -43,6 +43,7 @@ NOISY_LOGGERS = ("TTS", "trainer", "transformers", "numba", "faster_whisper", "h
 #: warnings filters the plugin adds (resemblyzer imports a deprecated scipy namespace)
 NOISY_WARNINGS = ("ignore::DeprecationWarning:resemblyzer.*", "ignore:.*binary_dilation.*:DeprecationWarning")
 _LISTENER = "xtts_qa-results"
+_LOADGROUP = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -69,6 +70,8 @@ def pytest_configure(config: pytest.Config) -> None:
     get_state(config)  # resolves and validates rules, targets and base once, before collection
     _quiet_libraries(config)
     if _is_worker(config):
+        if config.workerinput.get("xtts_qa_loadgroup"):  # type: ignore[attr-defined]
+            config.option.loadgroup = True  # workers parse the original arguments; the controller chose loadgroup
         return
     _default_loadgroup(config)
     if config.option.xtts_checkpoint:
@@ -116,6 +119,7 @@ def _default_loadgroup(config: pytest.Config) -> None:
         return
     if dist == "load" and not _dist_chosen(config):
         config.option.dist = "loadgroup"
+        config.stash[_LOADGROUP] = True
         return
     config.issue_config_time_warning(
         pytest.PytestConfigWarning(
@@ -226,6 +230,12 @@ class _ResultListener:
         self.printer.expect([i for i in ids if not i.split("::", 1)[0].endswith(".py")], replace=True)
 
     @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Tell each xdist worker that the controller runs ``--dist loadgroup`` (it may have chosen it for you)."""
+        if getattr(node.config.option, "dist", None) == "loadgroup":
+            node.workerinput["xtts_qa_loadgroup"] = True
+
+    @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", None) or {}
         self.collector.add_planned(output.get("xtts_qa_planned") or ())
@@ -314,4 +324,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     line += f", base {s.base}" if s.base else ", no base"
     if s.suites:
         line += f"; suites {', '.join(s.suites)} on {state.device} ({s.engine} engine)"
-    return [line, f"xtts_qa: enabled by {s.opt_in}"]
+    lines = [line, f"xtts_qa: enabled by {s.opt_in}"]
+    if config.stash.get(_LOADGROUP, False):
+        lines.append("xtts_qa: --dist loadgroup (the default with xtts items; pass --dist to choose another mode)")
+    return lines
