@@ -91,7 +91,7 @@ def eval_report(
         "wer": mean,
         "cer": mean / 2,
         "mean_wer": mean,
-        "hallucination_rate": len(failing) / n,
+        "high_wer_rate": len(failing) / n,
         "similarity_ref": sim,
         "similarity_base": sim + 0.05,
         "rtf": 0.4,
@@ -101,7 +101,7 @@ def eval_report(
         "wer": base_wer,
         "cer": base_wer / 2,
         "mean_wer": base_wer,
-        "hallucination_rate": 0.0,
+        "high_wer_rate": 0.0,
         "similarity_ref": sim + 0.01,
         "similarity_base": None,
         "rtf": 0.4,
@@ -127,7 +127,7 @@ def eval_report(
         },
     ]
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "kind": "eval",
         "candidate": candidate,
         "base": "/models/base",
