@@ -223,3 +223,27 @@ def test_ray_engine_gives_the_local_verdict(
     assert a.exit_code == b.exit_code
     gates = [[(g["expr"], g.get("outcome")) for g in e.report["gates"]] for e in a.evals]
     assert gates == [[(g["expr"], g.get("outcome")) for g in e.report["gates"]] for e in b.evals]
+
+
+def test_tool_xtts_qa_in_pyproject_is_read_and_a_bad_one_stops_only_xtts_runs(
+    pytester: pytest.Pytester, models: dict[str, Path]
+) -> None:
+    pytester.makepyprojecttoml(f"""
+        [tool.pytest.ini_options]
+        xtts_report_dir = "off"
+
+        [tool.xtts_qa]
+        checkpoints = ["{models["finetune"]}"]
+        select = ["XQ001"]
+        fail_on = "warning"
+    """)
+    result = pytester.runpytest("--xtts", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*fail on warning*", "finetune::XQ001-* PASSED*"])
+
+    pytester.makepyprojecttoml('[tool.xtts_qa]\nfail_on = "sometimes"\n')
+    pytester.makepyfile(test_unit=UNIT_TEST)
+    assert pytester.runpytest("test_unit.py").ret == pytest.ExitCode.OK, "an unrelated run is not stopped"
+    bad = pytester.runpytest(f"--xtts-checkpoint={models['finetune']}", "--xtts-select=XQ001")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    assert "pyproject.toml" in bad.stderr.str() and "fail_on" in bad.stderr.str()
