@@ -212,8 +212,9 @@ def main() -> int:
 
     import torch
 
+    from xtts_qa.device import resolve_device
     from xtts_qa.evaluation.runner import EvalOptions
-    from xtts_qa.evaluation.synth import SynthOptions, resolve_device
+    from xtts_qa.evaluation.synth import SynthOptions
 
     device = resolve_device(args.device)
     gpu = torch.cuda.get_device_name(0) if device == "cuda" else "none"

@@ -265,7 +265,7 @@ def test_tiny_xtts_models_fail_the_floors_and_the_base_is_reused(tmp_path: Path)
     assert {"wer", "high_wer_rate"} <= failed  # gibberish by construction fails the absolute floors
     assert first.metrics.wer > 0.8 and all(s.verdict == "fail" for s in first.sentences)
     assert first.provenance["cache"]["audio_hits"] == 2  # base == candidate: synthesised once
-    assert first.provenance["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert first.provenance["device"].startswith("cuda" if torch.cuda.is_available() else "cpu")
     assert all("too-long" in s.flags for s in first.sentences)  # random weights never emit the stop code: the cap
 
     second = run_eval(candidate.folder, family.base.folder, "smoke-en", options)

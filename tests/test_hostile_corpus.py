@@ -378,7 +378,13 @@ def test_no_case_is_healthy_when_coqui_cannot_load_it(corpus) -> None:
 def test_nothing_is_written_outside_the_cache(corpus) -> None:
     root, made, results, models_before, env = corpus
     assert _snapshot(root / "models") == models_before, "a user's file was written"
-    assert not any((root / "cwd").iterdir()), list((root / "cwd").iterdir())
+    # the one thing a check writes is its run record: reports/ in the working folder (never beside the model)
+    extra = [p for p in (root / "cwd").iterdir() if p.name != "reports"]
+    assert not extra, extra
+    records = list((root / "cwd" / "reports").glob("*/summary.json"))
+    assert records, "every check files a run record"
+    for summary in records:
+        assert json.loads(summary.read_text())["kind"] == "run"
     # the PulseAudio client library (loaded with the audio stack) leaves its runtime link in ~/.config/pulse
     written = [p for p in Path(env["HOME"]).rglob("*") if p.is_file() and "pulse" not in p.parts]
     assert not written, written

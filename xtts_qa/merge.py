@@ -26,12 +26,13 @@ import torch
 
 from xtts_qa.cache import file_digest
 from xtts_qa.checkpoint import ROLES, Bundle, open_bundle
-from xtts_qa.engine import check, run_rules, versions
+from xtts_qa.engine import check, run_rules
 from xtts_qa.errors import InputError, UsageError
 from xtts_qa.mmap_pages import PageReleaser
 from xtts_qa.repair.writer import LazyTensor, NewFolder, copy_file, save_streaming
 from xtts_qa.results import CheckReport, Severity
 from xtts_qa.rules import CheckOptions, Context
+from xtts_qa.versions import package_versions as versions
 
 log = logging.getLogger("xtts_qa")
 

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from xtts_qa.baseline import Baseline
+from xtts_qa.errors import UsageError
 from xtts_qa.reporting.compare import compare_records, regressions
 from xtts_qa.reporting.gate import Gate, parse_gates
-from xtts_qa.reporting.history import DEFAULT_HISTORY, HistoryStore
+from xtts_qa.reporting.history import HistoryStore
 from xtts_qa.reporting.record import RunRecord, load_record
 from xtts_qa.verdict import FAIL_ON, decide
 
@@ -28,11 +29,16 @@ _BANNER = {0: "GATE PASSED", 1: "GATE FAILED", 2: "GATE CANNOT DECIDE"}
 
 
 def history_path(args: argparse.Namespace) -> Path:
-    """``--history`` if given, else ``history`` from ``[tool.xtts_qa]``, else :data:`DEFAULT_HISTORY`."""
-    if getattr(args, "history", None):
-        return Path(args.history)
-    configured = getattr(getattr(args, "settings", None), "history", None)
-    return Path(configured) if configured else DEFAULT_HISTORY
+    """The history ``check``, ``eval`` and the pytest plugin write: ``--history``, else ``history`` from
+    ``[tool.xtts_qa]``, else ``reports/history.sqlite`` next to the pyproject.toml (else in the current folder)."""
+    from xtts_qa.commands import history_path as shared_history_path
+    from xtts_qa.settings import load_settings
+
+    settings = getattr(args, "settings", None) or load_settings()
+    path = shared_history_path(settings, getattr(args, "history", None))
+    if path is None:
+        raise UsageError("--history off: these commands read the history; name a history file instead")
+    return path
 
 
 def resolve_run(ref: str, history: str | Path) -> RunRecord:
@@ -139,7 +145,9 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``dashboard``, ``compare``, ``gate``, ``baseline`` and ``history`` to the ``xtts-qa`` command line."""
-    history_help = f"the run history (default: [tool.xtts_qa] history, else {DEFAULT_HISTORY})"
+    history_help = (
+        "the run history (default: history in [tool.xtts_qa], else reports/history.sqlite next to pyproject.toml)"
+    )
     run_help = "run id, id prefix, latest (default), previous, or a summary.json / run folder path"
 
     p = sub.add_parser(

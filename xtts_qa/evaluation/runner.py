@@ -11,7 +11,6 @@ import functools
 import hashlib
 import json
 import logging
-import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from xtts_qa.cache import link_or_copy
+from xtts_qa.device import resolve_device
 from xtts_qa.errors import UsageError
 from xtts_qa.evaluation.artifact_cache import EvalCache, atomic_write_bytes, key_of
 from xtts_qa.evaluation.asr import AsrOptions, Transcriber, Transcript
@@ -50,8 +49,8 @@ from xtts_qa.evaluation.synth import (
     SynthRequest,
     XttsBackend,
     environment_versions,
-    resolve_device,
 )
+from xtts_qa.progress import Progress, progress
 
 log = logging.getLogger("xtts_qa")
 
@@ -141,20 +140,14 @@ def make_backend(kind: str, target: str, options: EvalOptions, cache: EvalCache,
 
 
 class _Progress:
-    def __init__(self, enabled: bool | None) -> None:
-        self.disable = None if enabled is None else not enabled
-        self.bars: list[tqdm[Any]] = []
+    """The run's progress displays: a tqdm bar on a terminal, plain lines with elapsed time and ETA elsewhere (CI)."""
 
-    def bar(self, desc: str, total: int) -> tqdm[Any]:
-        bar = tqdm(
-            total=total,
-            desc=desc,
-            unit="clip",
-            file=sys.stderr,
-            disable=self.disable,
-            leave=False,
-            position=len(self.bars),
-        )
+    def __init__(self, enabled: bool | None) -> None:
+        self.enabled = enabled
+        self.bars: list[Progress[Any]] = []
+
+    def bar(self, desc: str, total: int) -> Progress[Any]:
+        bar: Progress[Any] = progress(total, desc, "clip", enabled=self.enabled)
         self.bars.append(bar)
         return bar
 
@@ -191,7 +184,7 @@ class _Run:
         label: str,
         asr: Transcriber,
         pool: ThreadPoolExecutor,
-        asr_bar: tqdm[Any],
+        asr_bar: Progress[Any],
     ) -> tuple[list[ClipRecord], list[Future[Transcript]]]:
         identity = backend.identity()
         bar = self.progress.bar(f"synthesis ({label})", len(self.sentences))
@@ -235,7 +228,7 @@ class _Run:
 
     # -- ASR -----------------------------------------------------------------------------------------
     def _submit(
-        self, pool: ThreadPoolExecutor, asr: Transcriber, record: ClipRecord, language: str, bar: tqdm[Any]
+        self, pool: ThreadPoolExecutor, asr: Transcriber, record: ClipRecord, language: str, bar: Progress[Any]
     ) -> Future[Transcript]:
         # the caller copies the result into the record once every future is done (callbacks may run later)
         """Queue a transcription; identical audio (a base equal to the candidate) is transcribed once."""

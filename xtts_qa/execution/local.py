@@ -27,7 +27,7 @@ class LocalEngine:
     name = "local"
 
     def __init__(self, device: str = "auto") -> None:
-        from xtts_qa.evaluation.synth import resolve_device
+        from xtts_qa.device import resolve_device
 
         self.synth_device = resolve_device(device)
 

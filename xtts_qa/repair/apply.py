@@ -18,7 +18,7 @@ import torch
 
 from xtts_qa.cache import file_digest
 from xtts_qa.checkpoint import ROLES, strip_dvae_prefix
-from xtts_qa.engine import check, versions
+from xtts_qa.engine import check
 from xtts_qa.errors import InputError
 from xtts_qa.mmap_pages import PageReleaser
 from xtts_qa.repair.actions import Composition
@@ -27,6 +27,7 @@ from xtts_qa.repair.writer import LazyTensor, NewFolder, copy_file, save_streami
 from xtts_qa.results import CheckReport
 from xtts_qa.rules import CheckOptions
 from xtts_qa.safeload import load_torch, plain
+from xtts_qa.versions import package_versions as versions
 
 log = logging.getLogger("xtts_qa")
 
