@@ -40,7 +40,7 @@ def test_a_failing_gate_fails_items_summary_and_summary_json_alike(
     result = pytester.runpytest(*argv, "--xtts-gate=health.warning <= 0", "--xtts-report-dir=gated")
     result.assert_outcomes(passed=1, warnings=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED, "every item passed, but the run's verdict is FAIL"
-    result.stdout.fnmatch_lines(["*verdict: FAIL (exit 1*", "*pytest exits non-zero because the run's verdict*"])
+    result.stdout.fnmatch_lines(["*verdict: FAIL (exit 1*", "*pytest exits 1: the run's verdict (fail)*"])
     summary = json.loads((_run_dirs(pytester.path / "gated")[0] / "summary.json").read_text())
     assert summary["exit_code"] == 1 and summary["passed"] is False
 
@@ -115,6 +115,7 @@ def test_k_narrowed_run_is_partial_with_its_coverage(pytester: pytest.Pytester, 
     )
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["partial run: ran 1 of * items*-k XQ401*", "*verdict: INCONCLUSIVE*"])
+    assert result.ret == 2, "pytest exits with the verdict: a partial run is inconclusive, as in summary.json"
     record = load_record(_run_dirs(pytester.path / "reports")[0])
     assert record.partial is True
     assert record.coverage["items"]["ran"] == 1 and record.coverage["items"]["collected"] > 30
@@ -206,6 +207,8 @@ def test_ray_engine_gives_the_local_verdict(
         (pytester.path / name / "asr").symlink_to(shared_asr, target_is_directory=True)
     monkeypatch.setenv("XTTS_QA_CACHE", str(pytester.path / "cache-local"))
     local = pytester.runpytest(*argv, "--xtts-report-dir=local")
+    # no TTY: the evaluation's own progress (clips synthesised, elapsed, ETA) reaches the terminal reporter
+    local.stdout.fnmatch_lines(["*finetune tiny: synthesis (*): 1/1 clip* elapsed *"])
     monkeypatch.setenv("XTTS_QA_CACHE", str(pytester.path / "cache-ray"))
     remote = pytester.runpytest(*argv, "--xtts-engine=ray", "--xtts-report-dir=remote")
     assert remote.ret == local.ret

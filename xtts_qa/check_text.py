@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
+from xtts_qa.progress import plural
 from xtts_qa.results import CheckReport, Severity, Status
 from xtts_qa.rules.base import Rule
 
@@ -64,8 +65,8 @@ def render_check(report: CheckReport, *, colour: bool = False, verbose: bool = F
         lines.extend(f"  {r.code} {r.name}: {r.skip_reason}" for r in skipped)
     passed = sum(1 for r in report.results if r.status is Status.PASSED)
     summary = (
-        f"{report.count(Severity.ERROR)} errors, {report.count(Severity.WARNING)} warnings, "
-        f"{report.count(Severity.INFO)} notes; {passed} rules passed, {len(skipped)} skipped "
+        f"{plural(report.count(Severity.ERROR), 'error')}, {plural(report.count(Severity.WARNING), 'warning')}, "
+        f"{plural(report.count(Severity.INFO), 'note')}; {plural(passed, 'rule')} passed, {len(skipped)} skipped "
         f"in {report.seconds:.2f}s"
     )
     if crashed:

@@ -29,7 +29,7 @@ from xtts_qa.errors import UsageError, XttsQaError
 from xtts_qa.reporting.gate import Gate, GateResult, apply_health, evaluate_run, parse_gate
 from xtts_qa.reporting.record import RunRecord, policy_of
 
-__all__ = ["FAIL_ON", "OUTCOME_CODES", "Verdict", "decide", "coverage_line"]
+__all__ = ["FAIL_ON", "OUTCOME_CODES", "Verdict", "checkpoint_verdict", "decide", "coverage_line"]
 
 #: severities ``fail_on`` accepts, most severe first
 FAIL_ON = ("error", "warning", "info")
@@ -260,3 +260,15 @@ def decide(
     else:
         outcome, reasons = "pass", []
     return Verdict(outcome, OUTCOME_CODES[outcome], tuple(reasons), tuple(notes), tuple(judged + e_judged))
+
+
+def checkpoint_verdict(record: RunRecord, checkpoint: str) -> Verdict:
+    """The structural verdict of one checkpoint of ``record`` under the run's stored policy (fail_on, baseline and
+    ``health.*`` gates): what a report's per-checkpoint row shows, so that a row never says "healthy" while the run
+    fails that checkpoint on a warning under ``fail_on = "warning"``."""
+    policy = policy_of(record.policy)
+    exprs = list(policy["gates"]) or list(dict.fromkeys(str(g.get("expr")) for g in record.gates if g.get("expr")))
+    health = [e for e in exprs if e.strip().startswith("health.")]
+    checks = tuple(c for c in record.checks if c.checkpoint == checkpoint)
+    alone = dataclasses.replace(record, checks=checks, evals=(), gates=(), partial=False, coverage={})
+    return decide(alone, gates=health)

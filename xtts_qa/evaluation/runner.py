@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -75,6 +76,8 @@ class EvalOptions:
         signal: thresholds of the signal checks.
         bootstrap_rounds: resamples for the confidence intervals of difference gates.
         progress: show progress bars on stderr (None: only on a terminal).
+        progress_callback: where progress lines go instead of stderr (the pytest plugin's terminal reporter);
+            lines every tenth of the clips or 30 s, with elapsed time and ETA.
         limit: evaluate only the first N sentences of the suite.
         strict: inconclusive gates fail the run (exit code 1).
     """
@@ -92,6 +95,7 @@ class EvalOptions:
     signal: SignalLimits = field(default_factory=SignalLimits)
     bootstrap_rounds: int = 2000
     progress: bool | None = None
+    progress_callback: Callable[[str], Any] | None = None
     limit: int | None = None
     strict: bool = False
 
@@ -142,12 +146,13 @@ def make_backend(kind: str, target: str, options: EvalOptions, cache: EvalCache,
 class _Progress:
     """The run's progress displays: a tqdm bar on a terminal, plain lines with elapsed time and ETA elsewhere (CI)."""
 
-    def __init__(self, enabled: bool | None) -> None:
+    def __init__(self, enabled: bool | None, callback: Callable[[str], Any] | None = None) -> None:
         self.enabled = enabled
+        self.callback = callback
         self.bars: list[Progress[Any]] = []
 
     def bar(self, desc: str, total: int) -> Progress[Any]:
-        bar: Progress[Any] = progress(total, desc, "clip", enabled=self.enabled)
+        bar: Progress[Any] = progress(total, desc, "clip", enabled=self.enabled, callback=self.callback)
         self.bars.append(bar)
         return bar
 
@@ -166,7 +171,7 @@ class _Run:
         self.sentences = suite.sentences[: options.limit] if options.limit else suite.sentences
         self.timings = {"synthesis_s": 0.0, "asr_s": 0.0, "similarity_s": 0.0, "model_load_s": 0.0, "audio_s": 0.0}
         self.counts = {"audio_hits": 0, "audio_misses": 0, "transcript_hits": 0, "transcript_misses": 0}
-        self.progress = _Progress(options.progress)
+        self.progress = _Progress(options.progress, options.progress_callback)
         self._inflight: dict[str, Future[Transcript]] = {}
         self._lock = threading.Lock()  # counters and timings are updated from the ASR threads too
 

@@ -6,7 +6,8 @@ When the evaluation package (or one of its optional dependencies) is missing, ev
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +65,14 @@ def run_suite(
     *,
     engine: str = "local",
     ray_address: str | None = None,
+    progress: Callable[[str], Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``candidate`` (against ``base``) on a suite; returns ``EvalReport.to_dict()``.
 
     ``gates`` are per-run overrides of the suite's gates (``health.*`` gates are left to the health items).
     ``engine`` ``ray`` runs synthesis, ASR and scoring on a Ray cluster through :mod:`xtts_qa.execution` (the sweep's
     engine, ``ray_address`` or ``RAY_ADDRESS``, else a local cluster); the report is the same as a local run's.
+    ``progress`` receives the evaluation's progress lines (clips synthesised and transcribed, elapsed, ETA).
 
     Raises:
         EvalUnavailable: the evaluation package (or Ray, for the ray engine) cannot be imported here.
@@ -79,9 +82,12 @@ def run_suite(
     eval_gates = tuple(
         g for item in gates for g in str(item).split(",") if g.strip() and not g.strip().startswith("health.")
     )
-    options = runner.EvalOptions(device=device, gates=eval_gates, progress=False)
+    options = runner.EvalOptions(
+        device=device, gates=eval_gates, progress=progress is not None, progress_callback=progress
+    )
     if engine == "ray":
-        return _run_on_ray(candidate, base, ref, options, ray_address)
+        # a callback cannot travel to Ray workers; the driver's own unit progress is what a Ray run shows
+        return _run_on_ray(candidate, base, ref, replace(options, progress=False, progress_callback=None), ray_address)
     return dict(runner.run_eval(candidate, base, ref, options).to_dict())
 
 

@@ -268,9 +268,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     record = collector.build(state.settings, state.targets, state.device)
     collector.record = record
     collector.verdict = decide_run(record)
-    if collector.verdict.exit_code != 0 and session.exitstatus == pytest.ExitCode.OK:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        collector.failed_session = True
+    # pytest exits with the run's verdict: 1 fail, 2 inconclusive (a partial run, a crashed rule, an unreadable
+    # file), the codes xtts-qa check/gate and summary.json give; a failing test of the user's own stays a failure,
+    # and pytest's own codes above 2 (internal error, usage error, no tests) are left alone
+    code = collector.verdict.exit_code
+    if code != 0 and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        wanted = 2 if code == 2 else max(int(session.exitstatus), 1)
+        if wanted != int(session.exitstatus):
+            session.exitstatus = wanted
+            collector.failed_session = True
     if state.settings.report_dir is None:
         return
     collector.paths = publish(record, state.settings.report_dir, state.settings.history)

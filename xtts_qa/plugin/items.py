@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import textwrap
+import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -313,6 +314,7 @@ class SuiteCollector(pytest.Collector):
                 settings.gates,
                 engine=settings.engine,
                 ray_address=settings.ray_address,
+                progress=_main_thread_lines(item, f"{self.target.label} {self.spec.name}"),
             )
             emit(item, f"{self.target.label}: suite {self.spec.name} evaluated in {time.monotonic() - started:.0f} s")
             return report
@@ -403,3 +405,21 @@ class GatesItem(_EvalItem):
     def reportinfo(self) -> tuple[Any, int | None, str]:
         suite: SuiteCollector = self.parent  # type: ignore[assignment]
         return suite.target.path, None, f"{suite.target.label}: {suite.spec.name} gates"
+
+
+def _main_thread_lines(item: pytest.Item, prefix: str) -> Callable[[str], None]:
+    """A progress sink for the evaluation that reports lines through pytest from the item's own thread only:
+    lines produced on the ASR worker threads are held and sent with the next line from the main thread."""
+    held: list[str] = []
+    lock = threading.Lock()
+
+    def sink(line: str) -> None:
+        with lock:
+            held.append(line)
+            if threading.current_thread() is not threading.main_thread():
+                return
+            lines, held[:] = list(held), []
+        for text in lines:
+            emit(item, f"{prefix}: {text}")
+
+    return sink

@@ -124,8 +124,8 @@ def add_options(parser: pytest.Parser) -> None:
         "--xtts-fail-on",
         dest="xtts_fail_on",
         default=None,
-        choices=("error", "warning"),
-        help="lowest finding severity that fails the run: error (default) or warning",
+        choices=("error", "warning", "info"),
+        help="lowest finding severity that fails the run: error (default), warning or info (as xtts-qa check)",
     )
     group.addoption(
         "--xtts-baseline",
@@ -179,7 +179,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini("xtts_sentences", "fail (default) or warn on a sentence with a failing verdict", default="")
     parser.addini("xtts_gates", "threshold overrides, one expression per line", type="linelist", default=[])
-    parser.addini("xtts_fail_on", "lowest severity that fails the run: error (default) or warning", default="")
+    parser.addini("xtts_fail_on", "lowest severity that fails the run: error (default), warning or info", default="")
     parser.addini("xtts_baseline", "file of accepted findings", default="")
     parser.addini("xtts_engine", "evaluation engine: local (default) or ray", default="")
     parser.addini("xtts_ray_address", "Ray cluster address for the ray engine", default="")
@@ -416,7 +416,10 @@ def read_settings(config: pytest.Config, ids: tuple[str, ...] = ()) -> PluginSet
     baseline_path = None if baseline is None or str(baseline).lower() in _OFF else Path(_anchor(str(baseline), root))
     fail_on = str(pick(opt.xtts_fail_on, "xtts_fail_on", "fail_on")[0] or "error").strip().lower()
     engine = str(pick(opt.xtts_engine, "xtts_engine", "engine")[0] or "local").strip().lower()
-    for name, value, allowed in (("fail_on", fail_on, ("error", "warning")), ("engine", engine, ("local", "ray"))):
+    for name, value, allowed in (
+        ("fail_on", fail_on, ("error", "warning", "info")),
+        ("engine", engine, ("local", "ray")),
+    ):
         if value not in allowed:
             raise pytest.UsageError(f"xtts_qa: {name} = {value!r} is not one of {', '.join(allowed)}")
     ray_address = pick(opt.xtts_ray_address, "xtts_ray_address", "ray_address")[0]

@@ -14,6 +14,8 @@ def _num(value: object) -> str:
 
 def summary_lines(collector: RunCollector, settings: PluginSettings) -> list[str]:
     """One row per checkpoint (structural counts), one per evaluation (metrics vs base), warnings, then paths."""
+    from xtts_qa.verdict import checkpoint_verdict
+
     record = collector.record
     if record is None:
         return []
@@ -27,7 +29,9 @@ def summary_lines(collector: RunCollector, settings: PluginSettings) -> list[str
             passed = sum(1 for r in results if r["status"] == "passed")
             skipped = sum(1 for r in results if r["status"] == "skipped")
             s = check.summary
-            verdict = {0: "healthy", 1: "UNHEALTHY", 2: "CANNOT CHECK"}.get(check.exit_code, "?")
+            # the row's verdict under the run's policy (fail_on, baseline, health gates), as the run's verdict reads it
+            code = checkpoint_verdict(record, check.checkpoint).exit_code
+            verdict = {0: "healthy", 1: "UNHEALTHY", 2: "CANNOT CHECK"}.get(code, "?")
             lines.append(
                 f"{check.checkpoint:<30} {s.get('error', 0):>6} {s.get('warning', 0):>8} {s.get('info', 0):>5} "
                 f"{passed:>6} {skipped:>7}  {verdict}"
@@ -94,5 +98,5 @@ def summary_lines(collector: RunCollector, settings: PluginSettings) -> list[str
     policy = f"fail on {settings.fail_on}" + (f", baseline {settings.baseline}" if settings.baseline else "")
     lines.append(f"run: {record.run_id}  verdict: {verdict.outcome.upper()} (exit {verdict.exit_code}; {policy})")
     if collector.failed_session:
-        lines.append("pytest exits non-zero because the run's verdict is not a pass, although no item failed")
+        lines.append(f"pytest exits {verdict.exit_code}: the run's verdict ({verdict.outcome}), whatever the items did")
     return lines

@@ -17,9 +17,10 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from xtts_qa import __version__
+from xtts_qa.progress import plural
 from xtts_qa.reporting.record import EVAL_METRICS, HIGHER_IS_BETTER, CheckEntry, EvalEntry, RunRecord
 from xtts_qa.reporting.svg import bar_chart
-from xtts_qa.verdict import coverage_line, decide
+from xtts_qa.verdict import checkpoint_verdict, coverage_line, decide
 
 __all__ = ["fmt", "render_report", "template_env"]
 
@@ -51,6 +52,7 @@ def template_env() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["fmt"] = fmt
+    env.filters["plural"] = plural
     return env
 
 
@@ -58,7 +60,8 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _check(entry: CheckEntry) -> dict[str, Any]:
+def _check(entry: CheckEntry, exit_code: int) -> dict[str, Any]:
+    """One checkpoint's structural section; ``exit_code`` is its verdict under the run's policy."""
     report, summary = entry.report, entry.summary
     findings = [
         {
@@ -81,7 +84,7 @@ def _check(entry: CheckEntry) -> dict[str, Any]:
     ]
     return {
         "target": _text(report.get("target")),
-        "exit_code": entry.exit_code,
+        "exit_code": exit_code,
         "layout": report.get("layout"),
         "loads": report.get("loads_in_coqui"),
         "errors": summary.get("error", 0),
@@ -234,7 +237,9 @@ def render_report(record: RunRecord, audio: Mapping[str, str] | None = None) -> 
     sections = [
         {
             "label": label,
-            "checks": [_check(c) for c in record.checks if c.checkpoint == label],
+            "checks": [
+                _check(c, checkpoint_verdict(record, label).exit_code) for c in record.checks if c.checkpoint == label
+            ],
             "evals": [_eval(e, audio) for e in record.evals if e.checkpoint == label],
         }
         for label in record.checkpoints

@@ -53,7 +53,10 @@ class SpeakersSchema(Rule):
             yield self.finding("holds no speakers.", file=path, severity=Severity.WARNING)
         if bad:
             yield self.finding(
-                f"{len(bad)} bad entries: {iter_limited(bad, 4)}", file=path, entries=bad[:20], speakers=len(speakers)
+                f"{len(bad)} bad {'entry' if len(bad) == 1 else 'entries'}: {iter_limited(bad, 4)}",
+                file=path,
+                entries=bad[:20],
+                speakers=len(speakers),
             )
 
 
