@@ -250,3 +250,22 @@ def test_tool_xtts_qa_in_pyproject_is_read_and_a_bad_one_stops_only_xtts_runs(
     bad = pytester.runpytest(f"--xtts-checkpoint={models['finetune']}", "--xtts-select=XQ001")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     assert "pyproject.toml" in bad.stderr.str() and "fail_on" in bad.stderr.str()
+
+
+def test_lf_reruns_failed_xtts_items(pytester: pytest.Pytester, models: dict[str, Path]) -> None:
+    """A CI "retry the failures" step (`pytest --lf`) reruns failed health items instead of passing without them."""
+    pytester.makeini(f"""
+        [pytest]
+        xtts_checkpoints =
+            {models["broken"]}
+        xtts_base = {models["base"]}
+        xtts_intent = finetune
+        xtts_select = XQ40
+    """)
+    pytester.makepyfile(test_unit=UNIT_TEST)
+    first = pytester.runpytest("--xtts", "--xtts-report-dir=off")
+    assert first.ret == pytest.ExitCode.TESTS_FAILED
+    again = pytester.runpytest("--lf", "--xtts-report-dir=off")
+    again.stdout.fnmatch_lines(["*xtts_qa: enabled by --lf*", "FAILED sequential-broken-dvae::XQ40*"])
+    assert again.ret != pytest.ExitCode.OK
+    assert again.parseoutcomes().get("failed", 0) >= 1

@@ -313,7 +313,25 @@ def opt_in_reason(config: pytest.Config, ids: tuple[str, ...] = ()) -> str:
     markexpr = getattr(opt, "markexpr", "") or ""
     if markexpr and (_selects(markexpr, "health") or _selects(markexpr, "eval")):
         return f"-m {markexpr}"
+    if (getattr(opt, "lf", False) or getattr(opt, "failedfirst", False)) and _last_failures_are_xtts(config):
+        return "--lf (the last failures include xtts items)"
     return ""
+
+
+def _last_failures_are_xtts(config: pytest.Config) -> bool:
+    """Whether pytest's last-failed cache holds xtts items (``label::XQ401-...``), so that ``pytest --lf`` in a
+    retry step reruns them instead of passing without them."""
+    cache = getattr(config, "cache", None)
+    if cache is None:
+        return False
+    try:
+        lastfailed = cache.get("cache/lastfailed", {}) or {}
+    except Exception:  # an unreadable cache is pytest's to report
+        return False
+    root = Path(config.rootpath)
+    return any(
+        sep and head and not (root / head).exists() for head, sep, _ in (str(k).partition("::") for k in lastfailed)
+    )
 
 
 def _selects(markexpr: str, marker: str) -> bool:
