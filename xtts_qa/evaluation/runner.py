@@ -161,6 +161,26 @@ class _Progress:
             bar.close()
 
 
+def synthesise_clip(backend: Any, sentence: Any, reference: Reference, seed: int) -> tuple[bytes, dict[str, Any]]:
+    """Synthesise one clip: its wav bytes and the metadata stored beside it in the cache (digest, timings, signal
+    statistics, seed, backend). Used by the local runner and by the execution engines' synthesis workers."""
+    out = backend.synthesize(SynthRequest(sentence, reference, seed))
+    stats = signal_stats(out.samples, out.sample_rate)
+    data = wav_bytes(out.samples, out.sample_rate)
+    meta = {
+        "digest": hashlib.blake2b(data, digest_size=16).hexdigest(),
+        "synth_seconds": out.seconds,
+        "audio_seconds": stats.seconds,
+        "sample_rate": out.sample_rate,
+        "codes": out.codes,
+        "cap_hit": out.cap_hit,
+        "stats": stats.to_dict(),
+        "seed": seed,
+        "backend": backend.describe(),
+    }
+    return data, meta
+
+
 class _Run:
     """The state of one evaluation (kept out of the public API)."""
 
@@ -206,25 +226,12 @@ class _Run:
                 record = ClipRecord(sentence.id, path, meta["digest"], meta, True)
             else:
                 before = getattr(backend, "load_seconds", 0.0)
-                out = backend.synthesize(SynthRequest(sentence, ref, seed))
+                data, meta = synthesise_clip(backend, sentence, ref, seed)
                 self.timings["model_load_s"] += getattr(backend, "load_seconds", 0.0) - before
-                stats = signal_stats(out.samples, out.sample_rate)
-                data = wav_bytes(out.samples, out.sample_rate)
-                meta = {
-                    "digest": hashlib.blake2b(data, digest_size=16).hexdigest(),
-                    "synth_seconds": out.seconds,
-                    "audio_seconds": stats.seconds,
-                    "sample_rate": out.sample_rate,
-                    "codes": out.codes,
-                    "cap_hit": out.cap_hit,
-                    "stats": stats.to_dict(),
-                    "seed": seed,
-                    "backend": backend.describe(),
-                }
                 path = self.cache.put_audio(key, data, meta)
                 self.counts["audio_misses"] += 1
-                self.timings["synthesis_s"] += out.seconds
-                self.timings["audio_s"] += stats.seconds
+                self.timings["synthesis_s"] += meta["synth_seconds"]
+                self.timings["audio_s"] += meta["audio_seconds"]
                 record = ClipRecord(sentence.id, path, meta["digest"], meta, False)
             records.append(record)
             futures.append(self._submit(pool, asr, record, sentence.language, asr_bar))

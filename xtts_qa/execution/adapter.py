@@ -10,7 +10,6 @@ none) and says so, instead of silently producing different figures.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 from dataclasses import replace
@@ -63,26 +62,10 @@ def embedding_key(audio_digest: str, speaker_identity: dict[str, Any]) -> str:
 
 
 def synthesise_clip(backend: Any, sentence: Sentence, reference: Reference, seed: int) -> tuple[bytes, dict[str, Any]]:
-    """One clip as wav bytes plus the metadata the runner stores beside it."""
-    from xtts_qa.evaluation.audio import wav_bytes
-    from xtts_qa.evaluation.metrics import signal_stats
-    from xtts_qa.evaluation.synth import SynthRequest
+    """One clip as wav bytes plus the metadata the runner stores beside it (the runner's own function)."""
+    from xtts_qa.evaluation.runner import synthesise_clip as runner_clip
 
-    out = backend.synthesize(SynthRequest(sentence, reference, seed))
-    stats = signal_stats(out.samples, out.sample_rate)
-    data = wav_bytes(out.samples, out.sample_rate)
-    meta = {
-        "digest": hashlib.blake2b(data, digest_size=16).hexdigest(),
-        "synth_seconds": out.seconds,
-        "audio_seconds": stats.seconds,
-        "sample_rate": out.sample_rate,
-        "codes": out.codes,
-        "cap_hit": out.cap_hit,
-        "stats": stats.to_dict(),
-        "seed": seed,
-        "backend": backend.describe(),
-    }
-    return data, meta
+    return runner_clip(backend, sentence, reference, seed)
 
 
 def transcript_entry(transcriber: Any, path: Path, language: str) -> dict[str, Any]:
