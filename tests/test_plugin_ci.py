@@ -5,6 +5,7 @@ and ids that name the item; a light import; and the Ray engine giving the local 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -195,7 +196,10 @@ sentences:
 def test_ray_engine_gives_the_local_verdict(
     pytester: pytest.Pytester, models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
+    # find_spec, not importorskip: pytester drops modules imported during the test from sys.modules, and a second
+    # import of ray's extension in this process (tests/test_sweep.py) crashes it
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("the ray extra is not installed (pip install -e '.[ray]')")
     pytester.makefile(".yaml", tiny=SUITE)
     argv = ["-m", "eval", f"--xtts-checkpoint={models['finetune']}", "--xtts-suite=tiny.yaml", "--xtts-device=cpu"]
     # each engine gets its own evaluation cache, so the Ray run cannot reuse what the local run synthesised; the
@@ -206,11 +210,13 @@ def test_ray_engine_gives_the_local_verdict(
         (pytester.path / name).mkdir()
         (pytester.path / name / "asr").symlink_to(shared_asr, target_is_directory=True)
     monkeypatch.setenv("XTTS_QA_CACHE", str(pytester.path / "cache-local"))
-    local = pytester.runpytest(*argv, "--xtts-report-dir=local")
+    # in subprocesses: Ray keeps process-wide state (its auth-token loader reads the HOME pytester sets), which must
+    # not leak into the session's own Ray cluster (tests/test_sweep.py)
+    local = pytester.runpytest_subprocess(*argv, "--xtts-report-dir=local")
     # no TTY: the evaluation's own progress (clips synthesised, elapsed, ETA) reaches the terminal reporter
     local.stdout.fnmatch_lines(["*finetune tiny: synthesis (*): 1/1 clip* elapsed *"])
     monkeypatch.setenv("XTTS_QA_CACHE", str(pytester.path / "cache-ray"))
-    remote = pytester.runpytest(*argv, "--xtts-engine=ray", "--xtts-report-dir=remote")
+    remote = pytester.runpytest_subprocess(*argv, "--xtts-engine=ray", "--xtts-report-dir=remote")
     assert remote.ret == local.ret
     assert remote.parseoutcomes() == local.parseoutcomes()
     remote.stdout.fnmatch_lines(["*evaluating suite tiny (1 sentences, ray engine)*"])
