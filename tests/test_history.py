@@ -14,7 +14,7 @@ from plugin_helpers import run_record
 
 from xtts_qa.cli import main
 from xtts_qa.errors import UsageError
-from xtts_qa.reporting import HistoryStore, RunRecord, regressions
+from xtts_qa.reporting import HistoryStore, RunRecord, compare_records, regressions
 
 WRITERS = 6
 RUNS_EACH = 12
@@ -231,3 +231,30 @@ def test_version_2_history_is_migrated_to_complete_runs(tmp_path: Path) -> None:
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"runs_complete_by_seq", "outcomes_by_series", "metrics_by_series"} <= names
     assert HistoryStore(path).runs()[0].partial is False
+
+
+def test_compare_reports_changes_only_for_rules_that_ran_in_both_runs() -> None:
+    full = run_record("20260101T000000-aaaaaa", "2026-01-01T00:00:00+00:00", errors=2)
+    # `pytest -k XQ401`: XQ402 did not run, so it is neither "resolved" nor new; XQ401 still ran and still fails
+    report = dict(full.checks[0].report)
+    report["results"] = [r for r in report["results"] if r["code"] != "XQ402"]
+    partial = dataclasses.replace(
+        full,
+        run_id="20260102T000000-pppppp",
+        checks=(dataclasses.replace(full.checks[0], report=report),),
+        partial=True,
+        coverage={"items": {"ran": 2, "collected": 3}, "why": "-k XQ401"},
+    )
+    text = "\n".join(compare_records(full, partial))
+    assert "resolved XQ402" not in text and "XQ401" not in text
+    # the same run with XQ402 having run and passed: now it is resolved (the test can fail)
+    report["results"] = [
+        *report["results"],
+        {
+            **next(r for r in full.checks[0].report["results"] if r["code"] == "XQ402"),
+            "status": "passed",
+            "findings": [],
+        },
+    ]
+    passed = dataclasses.replace(partial, checks=(dataclasses.replace(full.checks[0], report=report),))
+    assert "resolved XQ402" in "\n".join(compare_records(full, passed))

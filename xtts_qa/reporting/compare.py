@@ -29,6 +29,11 @@ def _findings(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     return {(f["code"], f["message"]): f for r in report.get("results", []) for f in r.get("findings", [])}
 
 
+def _ran(report: dict[str, Any]) -> set[str]:
+    """Codes of the rules that judged the checkpoint in ``report`` (not skipped, not left out)."""
+    return {str(r.get("code")) for r in report.get("results", []) if r.get("status") in ("passed", "failed")}
+
+
 def tolerance(metric: str) -> float | None:
     """How much ``metric`` may get worse between runs before it counts as a regression (None: never compared)."""
     if metric in _NOT_COMPARED:
@@ -91,6 +96,10 @@ def compare_records(a: RunRecord, b: RunRecord) -> list[str]:
         cb = next((c for c in b.checks if c.checkpoint == label), None)
         if ca and cb:
             fa, fb = _findings(ca.report), _findings(cb.report)
+            if a.partial or b.partial:  # a rule a partial run left out neither resolves nor raises a finding
+                both = _ran(ca.report) & _ran(cb.report)
+                fa = {k: f for k, f in fa.items() if k[0] in both}
+                fb = {k: f for k, f in fb.items() if k[0] in both}
             for key in fb.keys() - fa.keys():
                 f = fb[key]
                 section.append(f"  new finding {f['code']} {f['name']} ({f['severity']}): {f['message']}")
