@@ -380,3 +380,25 @@ def test_labels_are_short_and_unique(tmp_path: Path) -> None:
         tmp_path / "finetune",
     ]
     assert checkpoint_labels(paths) == ["run1-best_model", "run2-best_model", "checkpoint_100", "finetune"]
+
+
+def test_an_evaluation_that_could_not_run_never_passes(
+    pytester: pytest.Pytester, models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eval items skip when the evaluation is unavailable (no [eval] extra): the run asked for it, so no pass."""
+
+    def load_suite(ref: str) -> evalbridge.SuiteSpec:
+        return evalbridge.SuiteSpec("smoke", ref, ("s1", "s2"))
+
+    def run_suite(*_: object, **__: object) -> dict:
+        raise evalbridge.EvalUnavailable("xtts_qa.evaluation cannot be imported (No module named 'faster_whisper')")
+
+    monkeypatch.setattr(evalbridge, "load_suite", load_suite)
+    monkeypatch.setattr(evalbridge, "run_suite", run_suite)
+    result = pytester.runpytest("-rs", "-m", "eval", "--xtts-suite=smoke", *args(models, "finetune"))
+    result.assert_outcomes(skipped=3)
+    result.stdout.fnmatch_lines(["*no evaluation of finetune/smoke*", "*verdict: INCONCLUSIVE*"])
+    assert result.ret == 2, "skipped evaluations must not let pytest exit 0"
+    record = load_record(next(p for p in (pytester.path / "reports").iterdir() if p.is_dir()))
+    assert record.partial and record.coverage["not_evaluated"] == ["finetune/smoke"]
+    assert record.exit_code == 2

@@ -111,7 +111,15 @@ class RunCollector:
 
     @property
     def empty(self) -> bool:
-        return not (self.health or self.evals)
+        return not (self.health or self.evals or self.unjudged())
+
+    def unjudged(self) -> list[str]:
+        """``checkpoint/suite`` evaluations whose items ran (or were skipped, e.g. the evaluation was unavailable)
+        but handed over no report: asked for and not measured, so the run cannot pass on them."""
+        units = {unit_of(i) for i in self.ran & self.planned}
+        return sorted(
+            f"{label}/{part}" for label, part in units if part != "health" and (label, part) not in self.evals
+        )
 
     def check_report(self, label: str) -> dict[str, Any]:
         """``CheckReport.to_dict()`` of the rules that ran on ``label`` (built by the engine, as the CLI's is)."""
@@ -131,6 +139,11 @@ class RunCollector:
             report["sentences"] = [entry["sentences"][i] for i in sorted(entry["sentences"])]
             evals.append(EvalEntry(label, suite, report))
         partial, coverage = coverage_of(self.planned, self.ran, self.why)
+        unjudged = self.unjudged()
+        if unjudged:  # an evaluation that was asked for and did not run never lets the run pass
+            partial = True
+            coverage["not_evaluated"] = unjudged
+            coverage["why"] = ", ".join(filter(None, [coverage.get("why"), f"no evaluation of {', '.join(unjudged)}"]))
         record = RunRecord(
             self.run_id,
             self.started_at,
