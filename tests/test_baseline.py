@@ -39,6 +39,7 @@ def test_round_trip_and_accepts(tmp_path: Path) -> None:
     assert back.accepts("d1", "finetune", "XQ401")
     assert back.accepts("d1", "renamed-folder", "XQ602")  # same content under another label
     assert not back.accepts("d2", "finetune", "XQ401")  # same label, other content: not accepted
+    assert not back.accepts(None, "finetune", "XQ401")  # content unknown (no digest): not vouched for by label
     assert not back.accepts("d1", "finetune", "XQ999")
     by_label = Baseline((AcceptedFinding("XQ602", "merged"),))
     assert by_label.accepts(None, "merged", "XQ602") and by_label.accepts("any", "merged", "XQ602")

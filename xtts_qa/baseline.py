@@ -70,11 +70,12 @@ class AcceptedFinding:
         }
 
     def matches(self, digest: str | None, label: str, code: str) -> bool:
-        """True when this entry accepts ``code`` on the checkpoint (by digest when both sides have one)."""
+        """True when this entry accepts ``code`` on the checkpoint: by digest when the entry has one (a run whose
+        checkpoint could not be digested cannot show it holds the accepted weights), else by label."""
         if code != self.code:
             return False
-        if self.checkpoint_digest and digest:
-            return self.checkpoint_digest == digest
+        if self.checkpoint_digest:
+            return digest == self.checkpoint_digest
         return self.checkpoint == label
 
 
